@@ -1,0 +1,58 @@
+// sm90::decode: turns a validated call into kernel parameters and launches on the caller's stream.
+#include <cmath>
+
+#include "sm90/cuda_check.h"
+#include "sm90/decode_launch.h"
+#include "sm90/sm90_backend.h"
+
+namespace flashmla {
+namespace sm90 {
+
+namespace {
+
+// Workspace layout (see decode_workspace_size): partial outputs, then partial lse.
+void split_workspace(const DecodeArgs& args, const DecodeShape& shape, DecodeParams* params) {
+  const size_t max_splits = static_cast<size_t>(shape.batch) + static_cast<size_t>(shape.num_sm_parts);
+  const size_t rows = max_splits * static_cast<size_t>(shape.h_kv) * static_cast<size_t>(shape.q_rows);
+  params->o_accum = static_cast<float*>(args.workspace);
+  params->lse_accum = params->o_accum + rows * kHeadDimV;
+}
+
+}  // namespace
+
+Status decode(const DecodeArgs& args, const DecodeShape& shape) {
+  DeviceGuard guard(args.q.device.index);
+  FLASHMLA_CUDA_RETURN(guard.error());
+  DecodeParams params{};
+  params.q = args.q.data;
+  params.q_stride_batch = args.q.stride[0];
+  params.q_stride_token = args.q.stride[1];
+  params.q_stride_head = args.q.stride[2];
+  params.k_cache = args.k_cache.data;
+  params.k_stride_page = args.k_cache.stride[0];
+  params.k_stride_token = args.k_cache.stride[1];
+  params.k_stride_head = args.k_cache.stride[2];
+  params.block_table = static_cast<const int32_t*>(args.block_table.data);
+  params.block_table_stride = args.block_table.stride[0];
+  params.seqlens = static_cast<const int32_t*>(args.cache_seqlens.data);
+  params.metadata = static_cast<const int32_t*>(args.tile_scheduler_metadata.data);
+  params.num_splits = static_cast<const int32_t*>(args.num_splits.data);
+  params.out = args.out.data;
+  params.lse = static_cast<float*>(args.lse.data);
+  split_workspace(args, shape, &params);
+  params.batch = shape.batch;
+  params.s_q = shape.s_q;
+  params.h_q = shape.h_q;
+  params.h_kv = shape.h_kv;
+  params.ngroups = shape.ngroups;
+  params.q_rows = shape.q_rows;
+  params.scale_log2 = shape.softmax_scale * static_cast<float>(M_LOG2E);
+  params.causal = shape.causal;
+
+  cudaStream_t stream = static_cast<cudaStream_t>(args.stream);
+  if (shape.dtype == DType::kBFloat16) return launch_decode_bf16(params, shape.num_sm_parts, stream);
+  return launch_decode_fp16(params, shape.num_sm_parts, stream);
+}
+
+}  // namespace sm90
+}  // namespace flashmla

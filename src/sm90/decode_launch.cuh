@@ -1,0 +1,45 @@
+// Chooses the row tile for the shape and launches the decode kernel, then the combine kernel.
+#pragma once
+
+#include "sm90/combine_kernel.cuh"
+#include "sm90/cuda_check.h"
+#include "sm90/decode_kernel.cuh"
+#include "sm90/decode_launch.h"
+
+namespace flashmla {
+namespace sm90 {
+
+template <typename T, int kRowGroups>
+Status launch_decode_tile(const DecodeParams& params, int num_sm_parts, cudaStream_t stream) {
+  using Tile = DecodeTile<kRowGroups>;
+  auto kernel = mla_decode_kernel<T, kRowGroups>;
+  FLASHMLA_CUDA_RETURN(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Tile::kSmemBytes));
+  const int row_blocks = (params.q_rows + Tile::kRows - 1) / Tile::kRows;
+  const dim3 grid(num_sm_parts, params.h_kv, row_blocks);
+  kernel<<<grid, kDecodeThreads, Tile::kSmemBytes, stream>>>(params);
+  FLASHMLA_CHECK_LAUNCH("mla_decode_kernel launch");
+  return Status::Ok();
+}
+
+template <typename T>
+Status launch_decode(const DecodeParams& params, int num_sm_parts, cudaStream_t stream) {
+  // Smaller row tiles for few rows: padding 16 rows to 64 would waste 3/4 of the tensor-core work.
+  Status st;
+  if (params.q_rows <= 16) {
+    st = launch_decode_tile<T, 1>(params, num_sm_parts, stream);
+  } else if (params.q_rows <= 32) {
+    st = launch_decode_tile<T, 2>(params, num_sm_parts, stream);
+  } else {
+    st = launch_decode_tile<T, 4>(params, num_sm_parts, stream);
+  }
+  if (!st.ok()) return st;
+  const dim3 grid(static_cast<unsigned>(params.batch), params.h_kv,
+                  (params.q_rows + kCombineRowsPerBlock - 1) / kCombineRowsPerBlock);
+  mla_combine_kernel<T><<<grid, kCombineThreads, 0, stream>>>(params);
+  FLASHMLA_CHECK_LAUNCH("mla_combine_kernel launch");
+  return Status::Ok();
+}
+
+}  // namespace sm90
+}  // namespace flashmla

@@ -1,0 +1,38 @@
+// Arguments of the decode and combine kernels, resolved on the host from a validated call.
+#pragma once
+
+#include <cstdint>
+
+namespace flashmla {
+namespace sm90 {
+
+struct DecodeParams {
+  const void* q;            // [b, s_q, h_q, 576]
+  int64_t q_stride_batch;   // strides in elements
+  int64_t q_stride_token;
+  int64_t q_stride_head;
+  const void* k_cache;      // [num_blocks, 64, h_kv, 576]
+  int64_t k_stride_page;
+  int64_t k_stride_token;
+  int64_t k_stride_head;
+  const int32_t* block_table;
+  int64_t block_table_stride;  // elements between sequences
+  const int32_t* seqlens;
+  const int32_t* metadata;     // [num_sm_parts, 8]
+  const int32_t* num_splits;   // [b + 1]
+  void* out;                   // [b, s_q, h_q, 512], contiguous
+  float* lse;                  // [b, h_q, s_q], contiguous
+  float* o_accum;              // workspace: [max_splits, h_kv, q_rows, 512]
+  float* lse_accum;            // workspace: [max_splits, h_kv, q_rows]
+  int64_t batch;
+  int s_q;
+  int h_q;
+  int h_kv;
+  int ngroups;                 // h_q / h_kv
+  int q_rows;                  // s_q * ngroups
+  float scale_log2;            // softmax_scale * log2(e): scores are kept in base 2
+  bool causal;
+};
+
+}  // namespace sm90
+}  // namespace flashmla
