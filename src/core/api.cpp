@@ -15,16 +15,18 @@ namespace flashmla {
 
 namespace {
 
+#if !defined(FLASHMLA_WITH_CUDA)
 Status no_cuda_backend(Device device) {
   return Status(StatusCode::kUnsupportedDevice,
                 "tensors are on " + device_name(device) +
                     " but this build of flashmla has no CUDA backend (rebuild with FLASHMLA_CUDA=ON)");
 }
-
+#else
 bool env_flag(const char* name) {
   const char* v = std::getenv(name);
   return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
 }
+#endif
 
 // Parts the plan for this device and shape must have: > 0 on CUDA, 0 (any) on the CPU.
 Status expected_parts_for(Device device, int q_rows, int h_kv, int* parts) {
@@ -115,11 +117,18 @@ Status mla_decode_with_kvcache(const DecodeArgs& args) {
   }
   return sm90::decode(args, shape);
 #else
-  (void)env_flag;
   return no_cuda_backend(device);
 #endif
 }
 
 const char* version() { return "0.1.0"; }
+
+bool built_with_cuda() {
+#if defined(FLASHMLA_WITH_CUDA)
+  return true;
+#else
+  return false;
+#endif
+}
 
 }  // namespace flashmla
