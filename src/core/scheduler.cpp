@@ -1,5 +1,6 @@
 #include "core/scheduler.h"
 
+#include <cstddef>
 #include <vector>
 
 namespace flashmla {
