@@ -124,4 +124,8 @@ Status mla_decode_with_kvcache(const DecodeArgs& args);
 // Library version, "MAJOR.MINOR.PATCH".
 const char* version();
 
+// Whether this build contains the CUDA (sm_90a) backend; without it CUDA tensors get
+// kUnsupportedDevice.
+bool built_with_cuda();
+
 }  // namespace flashmla
