@@ -64,6 +64,8 @@ def parse_args(argv):
     parser.add_argument("--no-naive", action="store_true", help="skip the naive PyTorch version")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--csv", help="also write the table to this file")
+    parser.add_argument("--commit", help="commit id for the table (default: git rev-parse, which "
+                        "a copy of the tree without .git lacks)")
     args = parser.parse_args(argv)
     on_cpu = args.device == "cpu"
     if args.b is None:
@@ -223,7 +225,7 @@ def bench_one(args, device, dtype_name, b, s_q, s_k, h_q, varlen):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     device = torch.device(args.device)
-    args.commit = commit_id()
+    args.commit = args.commit or commit_id()
     args.gpu = short_device_name(device)
     varlens = {"fixed": [False], "varlen": [True], "both": [False, True]}[args.varlen]
     lines = [COLUMNS]
