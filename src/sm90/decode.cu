@@ -1,5 +1,7 @@
 // sm90::decode: turns a validated call into kernel parameters and launches on the caller's stream.
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 #include "sm90/cuda_check.h"
 #include "sm90/decode_launch.h"
@@ -16,6 +18,16 @@ void split_workspace(const DecodeArgs& args, const DecodeShape& shape, DecodePar
   const size_t rows = max_splits * static_cast<size_t>(shape.h_kv) * static_cast<size_t>(shape.q_rows);
   params->o_accum = static_cast<float*>(args.workspace);
   params->lse_accum = params->o_accum + rows * kHeadDimV;
+}
+
+// FLASHMLA_EXPERIMENTAL_WGMMA=1 opts into the warpgroup-MMA kernel for 64-row tiles. It is off by
+// default until the GPU test suite has passed on it (bench/NOTES.md); read once per process.
+bool experimental_wgmma_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("FLASHMLA_EXPERIMENTAL_WGMMA");
+    return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
+  }();
+  return enabled;
 }
 
 }  // namespace
@@ -50,8 +62,10 @@ Status decode(const DecodeArgs& args, const DecodeShape& shape) {
   params.causal = shape.causal;
 
   cudaStream_t stream = static_cast<cudaStream_t>(args.stream);
-  if (shape.dtype == DType::kBFloat16) return launch_decode_bf16(params, shape.num_sm_parts, stream);
-  return launch_decode_fp16(params, shape.num_sm_parts, stream);
+  const bool wgmma = experimental_wgmma_enabled();
+  if (shape.dtype == DType::kBFloat16)
+    return launch_decode_bf16(params, shape.num_sm_parts, wgmma, stream);
+  return launch_decode_fp16(params, shape.num_sm_parts, wgmma, stream);
 }
 
 }  // namespace sm90

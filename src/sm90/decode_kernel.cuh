@@ -7,6 +7,11 @@
 // 64 tokens for S = Q K^T and the 512 value columns for O += P V. The warps of a row group agree on
 // the running row maximum through shared memory, and exchange P through shared memory.
 //
+// kWgmma (experimental, 64-row tiles only; FLASHMLA_EXPERIMENTAL_WGMMA=1): S = Q K^T and O += P V
+// on warpgroup MMA straight from shared memory instead of ldmatrix + m16n8k16, with Q and K stored
+// in wgmma's 128-byte-swizzle atom layout. Warpgroup g takes tokens 32g..32g+31 of S and value
+// columns 256g..256g+255 of O. NOT YET RUN ON A GPU: see bench/NOTES.md.
+//
 // Per page: wait for the page (cp.async, zero-filled past the sequence's length), start the copy of
 // the next page into the other buffer, S on the tensor cores (m16n8k16, k = 576), mask, online
 // softmax, P to shared memory, O += P V (k = 64). Two page buffers: one in flight while one is used.
@@ -21,6 +26,7 @@
 #include "flashmla/constants.h"
 #include "sm90/decode_params.h"
 #include "sm90/ptx_primitives.cuh"
+#include "sm90/wgmma.cuh"
 
 namespace flashmla {
 namespace sm90 {
@@ -62,11 +68,21 @@ __device__ __forceinline__ int swizzled(int row, int chunk, int chunks) {
   return row * chunks * 8 + ((chunk ^ (row & 7)) << 3);
 }
 
-template <typename T, int kRowGroups>
+// Element offset of chunk `chunk` of row `row` in a Q or K tile of `rows` rows. The wgmma path
+// stores 64-column slabs (atoms of 128-byte rows, 1024-byte aligned) one after another, the layout
+// wgmma's 128-byte swizzle mode reads; the XOR within a slab is the same as above.
+template <bool kAtoms>
+__device__ __forceinline__ int qk_tile_offset(int row, int chunk, int rows) {
+  if constexpr (kAtoms) return (chunk >> 3) * rows * 64 + row * 64 + (((chunk & 7) ^ (row & 7)) << 3);
+  return swizzled(row, chunk, kHeadDimK / 8);
+}
+
+template <typename T, int kRowGroups, bool kWgmma>
 __global__ void __launch_bounds__(kDecodeThreads, 1) mla_decode_kernel(const DecodeParams p) {
+  static_assert(!kWgmma || kRowGroups == 4, "the wgmma path works on 64-row tiles");
   using Tile = DecodeTile<kRowGroups>;
   using Traits = ElementTraits<T>;
-  extern __shared__ __align__(128) uint8_t smem[];
+  extern __shared__ __align__(1024) uint8_t smem[];  // wgmma's swizzle atoms: 1024-byte aligned
   T* s_q = reinterpret_cast<T*>(smem);
   T* s_p = reinterpret_cast<T*>(smem + Tile::kOffP);
   float* s_max = reinterpret_cast<float*>(smem + Tile::kOffMax);
@@ -74,6 +90,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) mla_decode_kernel(const Dec
   const uint32_t s_q_addr = smem_addr(s_q);
   const uint32_t s_k0_addr = smem_addr(smem + Tile::kOffK0);  // buffer b at s_k0_addr + b * kPageBytes
   const uint32_t s_p_addr = smem_addr(s_p);
+  if constexpr (kWgmma) {
+    if (s_q_addr % 1024 != 0) __trap();  // the swizzle atoms' addresses would be wrong
+  }
 
   const int part = blockIdx.x;
   const int kv_head = blockIdx.y;
@@ -81,8 +100,10 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) mla_decode_kernel(const Dec
   const int tid = threadIdx.x;
   const int warp = tid / 32;
   const int lane = tid % 32;
-  const int row_group = warp / Tile::kColSplit;
-  const int col_part = warp % Tile::kColSplit;
+  // With wgmma, warpgroup g = warp / 4 is the column part and the warp within it the row group,
+  // matching the accumulator layout of a 64-row warpgroup MMA.
+  const int row_group = kWgmma ? warp % kRowGroups : warp / Tile::kColSplit;
+  const int col_part = kWgmma ? warp / kRowGroups : warp % Tile::kColSplit;
   // The two rows of every MMA accumulator fragment this thread holds (local to the block).
   const int frag_row0 = row_group * 16 + lane / 4;
   const int frag_rows[2] = {frag_row0, frag_row0 + 8};
@@ -117,7 +138,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) mla_decode_kernel(const Dec
         const int chunk = idx % Tile::kKChunks;
         const bool valid = page * kPageSize + token < seqlen;
         const T* src = src_page + (valid ? token * p.k_stride_token + chunk * 8 : 0);
-        cp_async_16_evict_first(s_k_addr + swizzled(token, chunk, Tile::kKChunks) * 2, src,
+        cp_async_16_evict_first(s_k_addr + qk_tile_offset<kWgmma>(token, chunk, kPageSize) * 2, src,
                                 valid, evict_first);
       }
     };
@@ -134,7 +155,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) mla_decode_kernel(const Dec
         const T* src = q + (valid ? seq * p.q_stride_batch + token * p.q_stride_token +
                                         head * p.q_stride_head + chunk * 8
                                   : 0);
-        cp_async_16(s_q_addr + swizzled(row, chunk, Tile::kKChunks) * 2, src, valid);
+        cp_async_16(s_q_addr + qk_tile_offset<kWgmma>(row, chunk, Tile::kRows) * 2, src, valid);
       }
       load_page(page_begin, 0);
       cp_async_commit();
@@ -159,6 +180,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) mla_decode_kernel(const Dec
       const int page = page_begin + j;
       const int buf = j & 1;
       cp_async_wait<0>();
+      if constexpr (kWgmma) fence_proxy_async_smem();  // cp.async writes -> wgmma reads
       __syncthreads();  // page j has landed for all threads; all are done with page j - 1
       if (j + 1 < num_pages) {
         load_page(page + 1, buf ^ 1);
@@ -168,30 +190,47 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) mla_decode_kernel(const Dec
 
       // S = Q K^T for this warp's 16 rows and kTokensPerWarp tokens.
       float s[Tile::kSTiles][4];
-#pragma unroll
-      for (int t = 0; t < Tile::kSTiles; ++t) s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0.f;
       const int a_row = row_group * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
       const int token0 = col_part * Tile::kTokensPerWarp;
-#pragma unroll 4
-      for (int ks = 0; ks < Tile::kKSteps; ++ks) {
-        uint32_t a[4];
-        ldmatrix_x4(s_q_addr + swizzled(a_row, ks * 2 + (lane >> 4), Tile::kKChunks) * 2, a[0], a[1],
-                    a[2], a[3]);
-        if constexpr (Tile::kSTiles == 1) {
-          uint32_t b[2];
-          ldmatrix_x2(s_k_addr +
-                          swizzled(token0 + (lane & 7), ks * 2 + ((lane >> 3) & 1), Tile::kKChunks) * 2,
-                      b[0], b[1]);
-          Traits::mma(s[0], a, b);
-        } else {
+      if constexpr (kWgmma) {
+        // The warpgroup's 64 rows x 32 tokens, k = 576 in 36 steps of 16: each step moves 32 bytes
+        // along the 128-byte rows, every 4 steps the next 64-column slab begins.
+        float* d = &s[0][0];
+        wgmma_fence();
 #pragma unroll
-          for (int tp = 0; tp < Tile::kSTiles / 2; ++tp) {
-            uint32_t b[4];
-            const int token = token0 + tp * 16 + (lane & 7) + (lane >> 4) * 8;
-            ldmatrix_x4(s_k_addr + swizzled(token, ks * 2 + ((lane >> 3) & 1), Tile::kKChunks) * 2,
-                        b[0], b[1], b[2], b[3]);
-            Traits::mma(s[2 * tp], a, b);
-            Traits::mma(s[2 * tp + 1], a, b + 2);
+        for (int ks = 0; ks < Tile::kKSteps; ++ks) {
+          const uint32_t k_byte = (ks & 3) * 32;
+          const uint64_t desc_q = kmajor_sw128_desc(s_q_addr + (ks >> 2) * Tile::kRows * 128 + k_byte);
+          const uint64_t desc_k =
+              kmajor_sw128_desc(s_k_addr + (ks >> 2) * kPageSize * 128 + token0 * 128 + k_byte);
+          wgmma_m64n32k16<T>(d, desc_q, desc_k, ks > 0 ? 1 : 0);
+        }
+        wgmma_commit();
+        wgmma_wait<0>();
+      } else {
+#pragma unroll
+        for (int t = 0; t < Tile::kSTiles; ++t) s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0.f;
+#pragma unroll 4
+        for (int ks = 0; ks < Tile::kKSteps; ++ks) {
+          uint32_t a[4];
+          ldmatrix_x4(s_q_addr + swizzled(a_row, ks * 2 + (lane >> 4), Tile::kKChunks) * 2, a[0], a[1],
+                      a[2], a[3]);
+          if constexpr (Tile::kSTiles == 1) {
+            uint32_t b[2];
+            ldmatrix_x2(s_k_addr +
+                            swizzled(token0 + (lane & 7), ks * 2 + ((lane >> 3) & 1), Tile::kKChunks) * 2,
+                        b[0], b[1]);
+            Traits::mma(s[0], a, b);
+          } else {
+#pragma unroll
+            for (int tp = 0; tp < Tile::kSTiles / 2; ++tp) {
+              uint32_t b[4];
+              const int token = token0 + tp * 16 + (lane & 7) + (lane >> 4) * 8;
+              ldmatrix_x4(s_k_addr + swizzled(token, ks * 2 + ((lane >> 3) & 1), Tile::kKChunks) * 2,
+                          b[0], b[1], b[2], b[3]);
+              Traits::mma(s[2 * tp], a, b);
+              Traits::mma(s[2 * tp + 1], a, b + 2);
+            }
           }
         }
       }
@@ -243,23 +282,39 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) mla_decode_kernel(const Dec
           *reinterpret_cast<uint32_t*>(s_p + offset) = Traits::pack(p0, p1);
         }
       }
+      if constexpr (kWgmma) fence_proxy_async_smem();  // P stores -> wgmma reads
       __syncthreads();  // P of the whole page is in shared memory
 
       // O += P V for this warp's 16 rows and kOCols value columns (V = first 512 columns of K).
+      if constexpr (kWgmma) {
+        // The warpgroup's 64 rows x 256 value columns, k = the page's 64 tokens in 4 steps.
+        wgmma_fence();
 #pragma unroll
-      for (int kk = 0; kk < kPageSize / 16; ++kk) {
-        uint32_t a[4];
-        ldmatrix_x4(s_p_addr + swizzled(a_row, kk * 2 + (lane >> 4), Tile::kPChunks) * 2, a[0], a[1],
-                    a[2], a[3]);
-        const int v_token = kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+        for (int kk = 0; kk < kPageSize / 16; ++kk) {
+          const uint64_t desc_p = kmajor_sw128_desc(s_p_addr + kk * 32);
+          const uint64_t desc_v = mnmajor_sw128_desc(
+              s_k_addr + col_part * (Tile::kOCols / 64) * kPageSize * 128 + kk * 16 * 128,
+              kPageSize * 128);
+          wgmma_m64n256k16_acc_tb<T>(&o[0][0], desc_p, desc_v);
+        }
+        wgmma_commit();
+        wgmma_wait<0>();
+      } else {
 #pragma unroll
-        for (int tp = 0; tp < Tile::kOTiles / 2; ++tp) {
-          const int col_chunk = (col_part * Tile::kOCols + tp * 16) / 8 + (lane >> 4);
-          uint32_t b[4];
-          ldmatrix_x4_trans(s_k_addr + swizzled(v_token, col_chunk, Tile::kKChunks) * 2, b[0],
-                            b[1], b[2], b[3]);
-          Traits::mma(o[2 * tp], a, b);
-          Traits::mma(o[2 * tp + 1], a, b + 2);
+        for (int kk = 0; kk < kPageSize / 16; ++kk) {
+          uint32_t a[4];
+          ldmatrix_x4(s_p_addr + swizzled(a_row, kk * 2 + (lane >> 4), Tile::kPChunks) * 2, a[0], a[1],
+                      a[2], a[3]);
+          const int v_token = kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+#pragma unroll
+          for (int tp = 0; tp < Tile::kOTiles / 2; ++tp) {
+            const int col_chunk = (col_part * Tile::kOCols + tp * 16) / 8 + (lane >> 4);
+            uint32_t b[4];
+            ldmatrix_x4_trans(s_k_addr + swizzled(v_token, col_chunk, Tile::kKChunks) * 2, b[0],
+                              b[1], b[2], b[3]);
+            Traits::mma(o[2 * tp], a, b);
+            Traits::mma(o[2 * tp + 1], a, b + 2);
+          }
         }
       }
     }

@@ -9,10 +9,10 @@
 namespace flashmla {
 namespace sm90 {
 
-template <typename T, int kRowGroups>
+template <typename T, int kRowGroups, bool kWgmma = false>
 Status launch_decode_tile(const DecodeParams& params, int num_sm_parts, cudaStream_t stream) {
   using Tile = DecodeTile<kRowGroups>;
-  auto kernel = mla_decode_kernel<T, kRowGroups>;
+  auto kernel = mla_decode_kernel<T, kRowGroups, kWgmma>;
   FLASHMLA_CUDA_RETURN(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Tile::kSmemBytes));
   const int row_blocks = (params.q_rows + Tile::kRows - 1) / Tile::kRows;
@@ -23,13 +23,16 @@ Status launch_decode_tile(const DecodeParams& params, int num_sm_parts, cudaStre
 }
 
 template <typename T>
-Status launch_decode(const DecodeParams& params, int num_sm_parts, cudaStream_t stream) {
+Status launch_decode(const DecodeParams& params, int num_sm_parts, bool experimental_wgmma,
+                     cudaStream_t stream) {
   // Smaller row tiles for few rows: padding 16 rows to 64 would waste 3/4 of the tensor-core work.
   Status st;
   if (params.q_rows <= 16) {
     st = launch_decode_tile<T, 1>(params, num_sm_parts, stream);
   } else if (params.q_rows <= 32) {
     st = launch_decode_tile<T, 2>(params, num_sm_parts, stream);
+  } else if (experimental_wgmma) {
+    st = launch_decode_tile<T, 4, true>(params, num_sm_parts, stream);
   } else {
     st = launch_decode_tile<T, 4>(params, num_sm_parts, stream);
   }

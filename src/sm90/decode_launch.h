@@ -10,8 +10,11 @@
 namespace flashmla {
 namespace sm90 {
 
-Status launch_decode_bf16(const DecodeParams& params, int num_sm_parts, cudaStream_t stream);
-Status launch_decode_fp16(const DecodeParams& params, int num_sm_parts, cudaStream_t stream);
+// experimental_wgmma selects the warpgroup-MMA variant for 64-row tiles (not yet verified on a GPU).
+Status launch_decode_bf16(const DecodeParams& params, int num_sm_parts, bool experimental_wgmma,
+                          cudaStream_t stream);
+Status launch_decode_fp16(const DecodeParams& params, int num_sm_parts, bool experimental_wgmma,
+                          cudaStream_t stream);
 
 }  // namespace sm90
 }  // namespace flashmla
