@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "half.h"
+#include "flashmla/half.h"
 #include "rng.h"
 
 namespace bench {
@@ -94,7 +94,8 @@ ErrorReport compare_with_reference(const HostProblem& p, const CpuReference& ref
     const uint16_t* got_o = out + ref.seqs[j] * out_per_seq;
     const uint16_t* ref_o = ref.result.out.get() + static_cast<int64_t>(j) * out_per_seq;
     for (int64_t i = 0; i < out_per_seq; ++i)
-      out_err.add(half_to_float(got_o[i], dtype), half_to_float(ref_o[i], dtype));
+      out_err.add(flashmla::half_to_float(got_o[i], dtype),
+                  flashmla::half_to_float(ref_o[i], dtype));
     const float* got_l = lse + ref.seqs[j] * lse_per_seq;
     const float* ref_l = ref.result.lse.data() + static_cast<int64_t>(j) * lse_per_seq;
     for (int64_t i = 0; i < lse_per_seq; ++i) lse_err.add(got_l[i], ref_l[i]);

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <limits>
 
-#include "half.h"
+#include "flashmla/half.h"
 
 namespace bench {
 
@@ -72,7 +72,8 @@ flashmla::Status run_cpu_decode(const HostProblem& p, int iters, HostDecodeOutpu
   std::vector<std::max_align_t> workspace(ws_bytes / sizeof(std::max_align_t) + 1);
 
   result->out.allocate(p.out_elems());
-  std::fill(result->out.get(), result->out.get() + result->out.size, half_nan(p.spec.dtype));
+  std::fill(result->out.get(), result->out.get() + result->out.size,
+            flashmla::half_quiet_nan(p.spec.dtype));
   result->lse.assign(static_cast<size_t>(p.lse_elems()), std::numeric_limits<float>::quiet_NaN());
 
   flashmla::DecodeArgs dargs;

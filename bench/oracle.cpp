@@ -5,7 +5,7 @@
 #include <limits>
 #include <vector>
 
-#include "half.h"
+#include "flashmla/half.h"
 #include "parallel.h"
 #include "rng.h"
 
@@ -43,7 +43,7 @@ RowResult oracle_row(const HostProblem& p, const RowId& r) {
   const int kv_head = r.h / (s.h_q / s.h_kv);
   const uint16_t* q = p.q.get() + ((r.n * s.s_q + r.i) * s.h_q + r.h) * kHeadDimK;
   std::vector<double> qd(kHeadDimK);
-  for (int d = 0; d < kHeadDimK; ++d) qd[d] = half_to_float(q[d], dtype);
+  for (int d = 0; d < kHeadDimK; ++d) qd[d] = flashmla::half_to_float(q[d], dtype);
 
   auto key = [&](int64_t t) {
     const int64_t page = p.block_table[r.n * p.max_blocks_per_seq + t / kPageSize];
@@ -55,7 +55,7 @@ RowResult oracle_row(const HostProblem& p, const RowId& r) {
   for (int64_t t = 0; t < visible; ++t) {
     const uint16_t* k = key(t);
     double dot = 0.0;
-    for (int d = 0; d < kHeadDimK; ++d) dot += qd[d] * half_to_float(k[d], dtype);
+    for (int d = 0; d < kHeadDimK; ++d) dot += qd[d] * flashmla::half_to_float(k[d], dtype);
     scores[t] = scale * dot;
     max_score = std::max(max_score, scores[t]);
   }
@@ -64,7 +64,7 @@ RowResult oracle_row(const HostProblem& p, const RowId& r) {
     const double w = std::exp(scores[t] - max_score);
     sum += w;
     const uint16_t* v = key(t);
-    for (int d = 0; d < kHeadDimV; ++d) res.out[d] += w * half_to_float(v[d], dtype);
+    for (int d = 0; d < kHeadDimV; ++d) res.out[d] += w * flashmla::half_to_float(v[d], dtype);
   }
   for (double& o : res.out) o /= sum;
   res.lse = max_score + std::log(sum);
@@ -96,7 +96,8 @@ ErrorReport check_against_oracle(const HostProblem& p, const HostDecodeOutput& g
   for (size_t k = 0; k < ids.size(); ++k) {
     const RowId& r = ids[k];
     const uint16_t* o = got.out.get() + ((r.n * s.s_q + r.i) * s.h_q + r.h) * kHeadDimV;
-    for (int d = 0; d < kHeadDimV; ++d) out_err.add(half_to_float(o[d], s.dtype), refs[k].out[d]);
+    for (int d = 0; d < kHeadDimV; ++d)
+      out_err.add(flashmla::half_to_float(o[d], s.dtype), refs[k].out[d]);
     lse_err.add(got.lse[(r.n * s.h_q + r.h) * s.s_q + r.i], refs[k].lse);
   }
   ErrorReport report;

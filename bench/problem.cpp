@@ -5,7 +5,7 @@
 #include <cstring>
 #include <numeric>
 
-#include "half.h"
+#include "flashmla/half.h"
 #include "parallel.h"
 #include "rng.h"
 
@@ -34,7 +34,7 @@ void fill_random_half(uint16_t* data, int64_t n, flashmla::DType dtype, uint64_t
       Rng rng(mix_seed(seed, static_cast<uint64_t>(c)));
       const int64_t lo = c * kFillChunk;
       const int64_t hi = std::min(n, lo + kFillChunk);
-      for (int64_t i = lo; i < hi; ++i) data[i] = float_to_half(rng.fast_normal(), dtype);
+      for (int64_t i = lo; i < hi; ++i) data[i] = flashmla::float_to_half(rng.fast_normal(), dtype);
     }
   });
 }
@@ -121,7 +121,7 @@ HostProblem generate_problem(const ProblemSpec& spec) {
   fill_random_half(p.k_cache.get(), p.k_cache.size, spec.dtype, mix_seed(spec.seed, kStreamCache));
 
   // Slots past each length hold NaN: a kernel that lets one into the result shows it at once.
-  const uint16_t nan = half_nan(spec.dtype);
+  const uint16_t nan = flashmla::half_quiet_nan(spec.dtype);
   const int64_t slot_elems = int64_t{spec.h_kv} * kHeadDimK;
   for (int64_t n = 0; n < spec.b; ++n) {
     const int64_t len = std::max<int32_t>(0, p.seqlens[n]);
@@ -154,7 +154,8 @@ HostProblem extract_sequences(const HostProblem& src, const std::vector<int64_t>
   const int64_t page_elems = src.page_elems();
   p.q.allocate(p.spec.b * q_elems);
   p.k_cache.allocate(p.num_blocks * page_elems);
-  std::fill(p.k_cache.get(), p.k_cache.get() + p.k_cache.size, half_nan(src.spec.dtype));
+  std::fill(p.k_cache.get(), p.k_cache.get() + p.k_cache.size,
+            flashmla::half_quiet_nan(src.spec.dtype));
   p.block_table.assign(static_cast<size_t>(p.spec.b * p.max_blocks_per_seq), 0);
   int32_t next = 0;
   for (size_t i = 0; i < seqs.size(); ++i) {

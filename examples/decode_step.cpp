@@ -2,27 +2,15 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <vector>
 
 #include "flashmla/flashmla.h"
+#include "flashmla/half.h"  // bf16/fp16 <-> float on the host
 
+using flashmla::bf16_to_float;
 using flashmla::DType;
+using flashmla::float_to_bf16;
 using flashmla::TensorView;
-
-// bfloat16 keeps the upper 16 bits of a float (truncating is fine for example data).
-uint16_t to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof(u));
-  return static_cast<uint16_t>(u >> 16);
-}
-
-float from_bf16(uint16_t h) {
-  const uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof(f));
-  return f;
-}
 
 int main() {
   const int64_t b = 2, s_q = 1, h_q = 16, h_kv = 1, pages_per_seq = 4;
@@ -33,8 +21,8 @@ int main() {
   // sequence and the number of tokens in each sequence's cache.
   std::vector<uint16_t> q(b * s_q * h_q * flashmla::kHeadDimK);
   std::vector<uint16_t> k_cache(num_blocks * flashmla::kPageSize * h_kv * flashmla::kHeadDimK);
-  for (size_t i = 0; i < q.size(); ++i) q[i] = to_bf16(std::sin(0.01f * i));
-  for (size_t i = 0; i < k_cache.size(); ++i) k_cache[i] = to_bf16(std::cos(0.003f * i));
+  for (size_t i = 0; i < q.size(); ++i) q[i] = float_to_bf16(std::sin(0.01f * i));
+  for (size_t i = 0; i < k_cache.size(); ++i) k_cache[i] = float_to_bf16(std::cos(0.003f * i));
   std::vector<int32_t> block_table = {3, 0, 6, 5, 1, 7, 2, 4};  // [b, pages_per_seq]
   std::vector<int32_t> seqlens = {200, 256};
 
@@ -77,9 +65,9 @@ int main() {
   }
 
   double checksum = 0.0;
-  for (uint16_t v : out) checksum += from_bf16(v);
+  for (uint16_t v : out) checksum += bf16_to_float(v);
   for (float v : lse) checksum += v;
   std::printf("flashmla %s: out[0,0,0,0] = %.5f, lse[0,0,0] = %.5f, checksum = %.6f\n",
-              flashmla::version(), from_bf16(out[0]), lse[0], checksum);
+              flashmla::version(), bf16_to_float(out[0]), lse[0], checksum);
   return 0;
 }

@@ -1,5 +1,5 @@
-// The CPU backend's bf16/fp16 conversions against the oracle's independent decoder and a
-// brute-force round-to-nearest-even reference.
+// The public bf16/fp16 conversions (flashmla/half.h, also used by the CPU backend) against the
+// oracle's independent decoder and a brute-force round-to-nearest-even reference.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,7 +8,7 @@
 #include <limits>
 #include <random>
 
-#include "cpu/half_convert.h"
+#include "flashmla/half.h"
 #include "oracle.h"
 
 namespace flashmla {
@@ -19,14 +19,6 @@ using test::half_bits_to_double;
 uint16_t inf_bits(DType dtype) { return dtype == DType::kBFloat16 ? 0x7f80 : 0x7c00; }
 
 bool is_nan_bits(uint16_t v, DType dtype) { return (v & 0x7fff) > inf_bits(dtype); }
-
-float widen(uint16_t v, DType dtype) {
-  return dtype == DType::kBFloat16 ? cpu::bf16_to_float(v) : cpu::fp16_to_float(v);
-}
-
-uint16_t narrow(float v, DType dtype) {
-  return dtype == DType::kBFloat16 ? cpu::float_to_bf16(v) : cpu::float_to_fp16(v);
-}
 
 // Value of a non-negative bit pattern, with the inf pattern standing for the first power of two
 // past the largest finite value (IEEE rounds to inf exactly when that is the nearest "value").
@@ -63,7 +55,7 @@ TEST_P(HalfConvert, WideningMatchesDefinitionForEveryPattern) {
   for (uint32_t bits = 0; bits <= 0xffff; ++bits) {
     const uint16_t v = static_cast<uint16_t>(bits);
     const double expected = half_bits_to_double(v, dtype);
-    const float got = widen(v, dtype);
+    const float got = half_to_float(v, dtype);
     if (std::isnan(expected)) {
       ASSERT_TRUE(std::isnan(got)) << std::hex << bits;
     } else {
@@ -77,7 +69,7 @@ TEST_P(HalfConvert, NarrowingRoundTripsEveryPattern) {
   const DType dtype = GetParam();
   for (uint32_t bits = 0; bits <= 0xffff; ++bits) {
     const uint16_t v = static_cast<uint16_t>(bits);
-    const uint16_t back = narrow(widen(v, dtype), dtype);
+    const uint16_t back = float_to_half(half_to_float(v, dtype), dtype);
     if (is_nan_bits(v, dtype)) {
       ASSERT_TRUE(is_nan_bits(back, dtype)) << std::hex << bits;
     } else {
@@ -99,7 +91,7 @@ TEST_P(HalfConvert, NarrowingRoundsToNearestEven) {
                        (static_cast<uint32_t>(exponent(rng)) << 23) | mantissa(rng);
     float x;
     std::memcpy(&x, &u, sizeof x);
-    ASSERT_EQ(narrow(x, dtype), reference_narrow(x, dtype)) << std::hexfloat << x;
+    ASSERT_EQ(float_to_half(x, dtype), reference_narrow(x, dtype)) << std::hexfloat << x;
     ++checked;
   }
   // Exact midpoints between neighbours (the ties), which random floats almost never hit.
@@ -110,8 +102,8 @@ TEST_P(HalfConvert, NarrowingRoundsToNearestEven) {
     if (mid > std::numeric_limits<float>::max()) continue;
     const float x = static_cast<float>(mid);
     ASSERT_EQ(static_cast<double>(x), mid);  // midpoints are exact in float
-    ASSERT_EQ(narrow(x, dtype), reference_narrow(x, dtype)) << std::hexfloat << x;
-    ASSERT_EQ(narrow(-x, dtype), reference_narrow(-x, dtype)) << std::hexfloat << x;
+    ASSERT_EQ(float_to_half(x, dtype), reference_narrow(x, dtype)) << std::hexfloat << x;
+    ASSERT_EQ(float_to_half(-x, dtype), reference_narrow(-x, dtype)) << std::hexfloat << x;
     ++checked;
   }
   EXPECT_GT(checked, 200000);
@@ -119,16 +111,27 @@ TEST_P(HalfConvert, NarrowingRoundsToNearestEven) {
 
 TEST_P(HalfConvert, NaNStaysNaNAndInfStaysInf) {
   const DType dtype = GetParam();
-  EXPECT_TRUE(is_nan_bits(narrow(std::numeric_limits<float>::quiet_NaN(), dtype), dtype));
-  EXPECT_TRUE(is_nan_bits(narrow(-std::numeric_limits<float>::quiet_NaN(), dtype), dtype));
+  EXPECT_TRUE(is_nan_bits(float_to_half(std::numeric_limits<float>::quiet_NaN(), dtype), dtype));
+  EXPECT_TRUE(is_nan_bits(float_to_half(-std::numeric_limits<float>::quiet_NaN(), dtype), dtype));
   // A NaN whose payload lives only in the low float bits must not turn into inf.
   float low_payload_nan;
   const uint32_t u = 0x7f800001u;
   std::memcpy(&low_payload_nan, &u, sizeof u);
-  EXPECT_TRUE(is_nan_bits(narrow(low_payload_nan, dtype), dtype));
-  EXPECT_EQ(narrow(std::numeric_limits<float>::infinity(), dtype), inf_bits(dtype));
-  EXPECT_EQ(narrow(-std::numeric_limits<float>::infinity(), dtype), inf_bits(dtype) | 0x8000);
-  EXPECT_EQ(narrow(std::numeric_limits<float>::max(), dtype), inf_bits(dtype));
+  EXPECT_TRUE(is_nan_bits(float_to_half(low_payload_nan, dtype), dtype));
+  EXPECT_EQ(float_to_half(std::numeric_limits<float>::infinity(), dtype), inf_bits(dtype));
+  EXPECT_EQ(float_to_half(-std::numeric_limits<float>::infinity(), dtype),
+            inf_bits(dtype) | 0x8000);
+  EXPECT_EQ(float_to_half(std::numeric_limits<float>::max(), dtype), inf_bits(dtype));
+}
+
+TEST_P(HalfConvert, QuietNanIsAQuietNaN) {
+  const DType dtype = GetParam();
+  const uint16_t nan = half_quiet_nan(dtype);
+  EXPECT_TRUE(is_nan_bits(nan, dtype));
+  EXPECT_EQ(nan & 0x8000, 0);
+  // The quiet bit is the top mantissa bit: bit 6 of a bfloat16, bit 9 of a float16.
+  EXPECT_NE(nan & (dtype == DType::kBFloat16 ? 0x0040 : 0x0200), 0);
+  EXPECT_TRUE(std::isnan(half_to_float(nan, dtype)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, HalfConvert, ::testing::Values(DType::kBFloat16, DType::kFloat16),

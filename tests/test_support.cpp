@@ -7,22 +7,10 @@
 #include <numeric>
 #include <random>
 
-#include "cpu/half_convert.h"
+#include "flashmla/half.h"
 
 namespace flashmla {
 namespace test {
-
-namespace {
-
-bool is_nan_bits(uint16_t v, DType dtype) {
-  return dtype == DType::kBFloat16 ? (v & 0x7fff) > 0x7f80 : (v & 0x7fff) > 0x7c00;
-}
-
-uint16_t to_half(float v, DType dtype) {
-  return dtype == DType::kBFloat16 ? cpu::float_to_bf16(v) : cpu::float_to_fp16(v);
-}
-
-}  // namespace
 
 int64_t DecodeProblem::total_tokens() const {
   int64_t total = 0;
@@ -120,7 +108,7 @@ DecodeProblem make_problem(const ProblemSpec& spec) {
   p.k_stride[2] = kHeadDimK;
   p.k_stride[1] = static_cast<int64_t>(spec.h_kv) * kHeadDimK + spec.k_token_pad;
   p.k_stride[0] = kPageSize * p.k_stride[1];
-  p.k_cache.assign(static_cast<size_t>(p.num_blocks * p.k_stride[0]), half_nan(spec.dtype));
+  p.k_cache.assign(static_cast<size_t>(p.num_blocks * p.k_stride[0]), half_quiet_nan(spec.dtype));
   for (int64_t n = 0; n < b; ++n) {
     const int64_t len = p.seqlens[static_cast<size_t>(n)];
     for (int64_t t = 0; t < len; ++t) {
@@ -129,7 +117,7 @@ DecodeProblem make_problem(const ProblemSpec& spec) {
       for (int kv = 0; kv < spec.h_kv; ++kv) {
         uint16_t* dst = &p.k_cache[static_cast<size_t>(
             page * p.k_stride[0] + (t % kPageSize) * p.k_stride[1] + kv * p.k_stride[2])];
-        for (int c = 0; c < kHeadDimK; ++c) dst[c] = to_half(normal(rng), spec.dtype);
+        for (int c = 0; c < kHeadDimK; ++c) dst[c] = float_to_half(normal(rng), spec.dtype);
       }
     }
   }
@@ -139,25 +127,23 @@ DecodeProblem make_problem(const ProblemSpec& spec) {
   p.q_stride[1] = spec.h_q * p.q_stride[2];
   p.q_stride[0] = spec.s_q * p.q_stride[1];
   // Padding between heads is NaN too: a decoder that reads past 576 columns shows it.
-  p.q.assign(static_cast<size_t>(b * p.q_stride[0]), half_nan(spec.dtype));
+  p.q.assign(static_cast<size_t>(b * p.q_stride[0]), half_quiet_nan(spec.dtype));
   for (int64_t n = 0; n < b; ++n) {
     for (int i = 0; i < spec.s_q; ++i) {
       for (int h = 0; h < spec.h_q; ++h) {
         uint16_t* dst =
             &p.q[static_cast<size_t>(n * p.q_stride[0] + i * p.q_stride[1] + h * p.q_stride[2])];
-        for (int c = 0; c < kHeadDimK; ++c) dst[c] = to_half(normal(rng), spec.dtype);
+        for (int c = 0; c < kHeadDimK; ++c) dst[c] = float_to_half(normal(rng), spec.dtype);
       }
     }
   }
   return p;
 }
 
-uint16_t half_nan(DType dtype) { return dtype == DType::kBFloat16 ? 0x7fc0 : 0x7e00; }
-
 std::vector<double> widen(const std::vector<uint16_t>& bits, DType dtype) {
   std::vector<double> out(bits.size());
   for (size_t i = 0; i < bits.size(); ++i) {
-    out[i] = dtype == DType::kBFloat16 ? cpu::bf16_to_float(bits[i]) : cpu::fp16_to_float(bits[i]);
+    out[i] = half_to_float(bits[i], dtype);
   }
   return out;
 }
@@ -214,7 +200,7 @@ CpuRun run_cpu(const DecodeProblem& problem, int num_sm_parts, bool caller_works
   run.status = get_mla_metadata(margs);
   if (!run.status.ok()) return run;
 
-  run.out.assign(static_cast<size_t>(problem.out_numel()), half_nan(s.dtype));
+  run.out.assign(static_cast<size_t>(problem.out_numel()), half_quiet_nan(s.dtype));
   run.lse.assign(static_cast<size_t>(problem.lse_numel()), std::numeric_limits<float>::quiet_NaN());
   std::vector<float> workspace;
   DecodeArgs args;
@@ -236,7 +222,7 @@ CpuRun run_cpu(const DecodeProblem& problem, int num_sm_parts, bool caller_works
     args.workspace_bytes = bytes;
   }
   run.status = mla_decode_with_kvcache(args);
-  for (uint16_t v : run.out) run.unwritten_out += is_nan_bits(v, s.dtype) ? 1 : 0;
+  for (uint16_t v : run.out) run.unwritten_out += std::isnan(half_to_float(v, s.dtype)) ? 1 : 0;
   for (float v : run.lse) run.unwritten_lse += std::isnan(v) ? 1 : 0;
   return run;
 }

@@ -68,8 +68,6 @@ struct DecodeProblem {
 
 DecodeProblem make_problem(const ProblemSpec& spec);
 
-// The bit pattern of a quiet NaN in a 16-bit dtype.
-uint16_t half_nan(DType dtype);
 // Widens 16-bit values (bf16 / fp16 bit patterns) to double.
 std::vector<double> widen(const std::vector<uint16_t>& bits, DType dtype);
 std::vector<double> widen(const std::vector<float>& values);

@@ -5,9 +5,9 @@
 #include <cstdint>
 
 #include "core/decode_shape.h"
-#include "cpu/half_convert.h"
 #include "cpu/split_buffers.h"
 #include "flashmla/constants.h"
+#include "flashmla/half.h"
 
 namespace flashmla {
 namespace cpu {
@@ -33,12 +33,8 @@ struct DecodeInputs {
     return kv_head * shape.ngroups + row % shape.ngroups;
   }
 
-  float to_float(uint16_t v) const {
-    return shape.dtype == DType::kBFloat16 ? bf16_to_float(v) : fp16_to_float(v);
-  }
-  uint16_t from_float(float v) const {
-    return shape.dtype == DType::kBFloat16 ? float_to_bf16(v) : float_to_fp16(v);
-  }
+  float to_float(uint16_t v) const { return half_to_float(v, shape.dtype); }
+  uint16_t from_float(float v) const { return float_to_half(v, shape.dtype); }
 
   const uint16_t* q_row(int64_t seq, int kv_head, int row) const {
     return q + seq * q_stride[0] + token_of_row(row) * q_stride[1] +

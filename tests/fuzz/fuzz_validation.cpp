@@ -23,6 +23,7 @@
 
 #include "core/scheduler.h"
 #include "flashmla/flashmla.h"
+#include "flashmla/half.h"
 
 namespace {
 
@@ -30,6 +31,8 @@ using flashmla::DecodeArgs;
 using flashmla::Device;
 using flashmla::DeviceType;
 using flashmla::DType;
+using flashmla::half_quiet_nan;
+using flashmla::half_to_float;
 using flashmla::kHeadDimK;
 using flashmla::kHeadDimV;
 using flashmla::kMetadataFields;
@@ -92,23 +95,6 @@ class Noise {
  private:
   uint64_t state_;
 };
-
-uint16_t half_nan(DType dtype) { return dtype == DType::kBFloat16 ? 0x7FC0u : 0x7E00u; }
-
-float half_to_float(uint16_t v, DType dtype) {
-  if (dtype == DType::kBFloat16) {
-    const uint32_t bits = static_cast<uint32_t>(v) << 16;
-    float f;
-    std::memcpy(&f, &bits, sizeof(f));
-    return f;
-  }
-  const int e = (v >> 10) & 0x1F;
-  const int m = v & 0x3FF;
-  const float sign = (v & 0x8000u) ? -1.0f : 1.0f;
-  if (e == 0x1F) return m ? NAN : sign * INFINITY;
-  if (e == 0) return sign * std::ldexp(static_cast<float>(m), -24);
-  return sign * std::ldexp(static_cast<float>(m | 0x400), e - 25);
-}
 
 // Memory behind one view: 64-byte aligned, exactly as large as asked (ASan sees the end).
 struct Tensor {
@@ -284,7 +270,7 @@ DecodeTensors make_tensors(const Problem& p, Noise* noise) {
   t.k_cache = make_tensor(strided(p.dtype, {p.num_blocks, kPageSize, p.h_kv, kHeadDimK},
                                   {kPageSize * p.h_kv * ks, p.h_kv * ks, ks, 1}));
   auto* k = t.k_cache.as<uint16_t>();
-  for (int64_t i = 0; i < t.k_cache.bytes / 2; ++i) k[i] = half_nan(p.dtype);
+  for (int64_t i = 0; i < t.k_cache.bytes / 2; ++i) k[i] = half_quiet_nan(p.dtype);
   for (int64_t seq = 0; seq < p.batch; ++seq) {
     for (int64_t tok = 0; tok < p.seqlens[seq]; ++tok) {
       const int64_t page = p.table[seq * p.max_blocks + tok / kPageSize];
