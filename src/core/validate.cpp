@@ -628,18 +628,20 @@ Status validate_decode_args(const DecodeArgs& args, int expected_parts, DecodeSh
                                               expected_parts, args.q, "q", &parts));
 
   const size_t needed = decode_workspace_size(batch, parts, q_rows, static_cast<int>(h_kv));
-  const string size_call = "decode_workspace_size(b = " + str(batch) +
-                           ", num_sm_parts = " + str(parts) +
-                           ", q_rows_per_kv_head = " + str(q_rows) + ", h_kv = " + str(h_kv) +
-                           ") = " + std::to_string(needed) + " bytes";
+  // Built only for an error message: this runs on every decode call.
+  auto size_call = [&] {
+    return "decode_workspace_size(b = " + str(batch) + ", num_sm_parts = " + str(parts) +
+           ", q_rows_per_kv_head = " + str(q_rows) + ", h_kv = " + str(h_kv) +
+           ") = " + std::to_string(needed) + " bytes";
+  };
   if (args.workspace == nullptr) {
     if (args.q.device.type == DeviceType::kCUDA) {
-      return invalid_argument("workspace: expected device memory of at least " + size_call +
+      return invalid_argument("workspace: expected device memory of at least " + size_call() +
                               ", got null; allocate it once and reuse it across calls");
     }
   } else {
     if (args.workspace_bytes < needed) {
-      return invalid_argument("workspace_bytes: expected at least " + size_call + ", got " +
+      return invalid_argument("workspace_bytes: expected at least " + size_call() + ", got " +
                               std::to_string(args.workspace_bytes));
     }
     if (reinterpret_cast<uintptr_t>(args.workspace) % 16 != 0) {
