@@ -89,10 +89,9 @@ void attend_piece(const DecodeInputs& in, const Piece& piece, PieceScratch* scra
 
   float* qf = scratch->q.data();
   for (int r = 0; r < q_rows; ++r) {
-    const uint16_t* src = in.q_row(seq, piece.kv_head, r);
-    float* dst = qf + static_cast<size_t>(r) * kHeadDimK;
     // The scale is folded into Q once instead of into every score.
-    for (int c = 0; c < kHeadDimK; ++c) dst[c] = in.to_float(src[c]) * scale;
+    in.widen(in.q_row(seq, piece.kv_head, r), kHeadDimK, scale,
+             qf + static_cast<size_t>(r) * kHeadDimK);
   }
   std::fill(scratch->acc.begin(), scratch->acc.end(), 0.0f);
   std::fill(scratch->row_max.begin(), scratch->row_max.end(), -kInf);
@@ -108,9 +107,8 @@ void attend_piece(const DecodeInputs& in, const Piece& piece, PieceScratch* scra
     const int count = static_cast<int>(last - first);
     const int64_t page_id = in.page_id(seq, page);
     for (int t = 0; t < count; ++t) {
-      const uint16_t* src = in.key(page_id, t, piece.kv_head);
-      float* dst = kf + static_cast<size_t>(t) * kHeadDimK;
-      for (int c = 0; c < kHeadDimK; ++c) dst[c] = in.to_float(src[c]);
+      in.widen(in.key(page_id, t, piece.kv_head), kHeadDimK, 1.0f,
+               kf + static_cast<size_t>(t) * kHeadDimK);
     }
 
     for (int r = 0; r < q_rows; ++r) {
