@@ -1,6 +1,5 @@
 // Grid mode: the DESIGN.md benchmark grid on the GPU, ceilings first, one CSV row per
 // configuration.
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -8,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "clock.h"
 #include "csv.h"
 #include "grid.h"
 #include "modes.h"
@@ -41,10 +41,6 @@ std::string commit_of(const Options& opts) {
   const char* env = std::getenv("FLASHMLA_COMMIT");
   if (env != nullptr && env[0] != '\0') return env;
   return "unknown";
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 // After a failed configuration: an error that poisons the CUDA context (an illegal address, a
@@ -119,7 +115,7 @@ int run_grid(const Options& opts) {
   int failures = 0;
   int written = 0;
   std::vector<double> big_batch_roofs;
-  const auto t_start = std::chrono::steady_clock::now();
+  const auto t_start = Clock::now();
   for (int r : rows) {
     const GridConfig& cfg = grid[r];
     const HostProblem p = generate_problem(cfg.spec);

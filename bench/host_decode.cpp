@@ -1,24 +1,16 @@
 #include "host_decode.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstddef>
 #include <limits>
 
+#include "clock.h"
 #include "flashmla/half.h"
 
 namespace bench {
 
-namespace {
-
 using flashmla::DType;
 using flashmla::TensorView;
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-}  // namespace
 
 TensorView q_view(const HostProblem& p, flashmla::Device device, const void* data) {
   return TensorView::contiguous(const_cast<void*>(data), p.spec.dtype, device,
@@ -90,11 +82,11 @@ flashmla::Status run_cpu_decode(const HostProblem& p, int iters, HostDecodeOutpu
   dargs.workspace_bytes = workspace.size() * sizeof(std::max_align_t);
 
   for (int it = 0; it < std::max(1, iters); ++it) {
-    auto start = std::chrono::steady_clock::now();
+    auto start = Clock::now();
     st = flashmla::get_mla_metadata(margs);
     if (!st.ok()) return st;
     if (timings) timings->metadata_s.push_back(seconds_since(start));
-    start = std::chrono::steady_clock::now();
+    start = Clock::now();
     st = flashmla::mla_decode_with_kvcache(dargs);
     if (!st.ok()) return st;
     if (timings) timings->decode_s.push_back(seconds_since(start));

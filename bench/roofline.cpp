@@ -1,12 +1,12 @@
 #include "roofline.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
 
+#include "clock.h"
 #include "parallel.h"
 
 namespace bench {
@@ -18,10 +18,6 @@ constexpr int kCeilingRuns = 5;
 // Independent accumulators per thread: enough to hide the add latency of a vectorised loop.
 constexpr int kFmaLanes = 64;
 constexpr int64_t kFmaSteps = int64_t{1} << 21;
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 // Volatile sink so that the compiler cannot drop the FMA loop.
 volatile float g_fma_sink = 0.0f;
@@ -74,11 +70,11 @@ Ceilings measure_cpu_ceilings() {
   std::vector<char> dst(static_cast<size_t>(kCopyBytes), 0);
   std::vector<double> rates;
   for (int run = 0; run < kCeilingRuns + 1; ++run) {
-    const double t0 = now_s();
+    const auto t0 = Clock::now();
     parallel_for(kCopyBytes, int64_t{16} << 20, [&](int64_t begin, int64_t end) {
       std::memcpy(dst.data() + begin, src.data() + begin, static_cast<size_t>(end - begin));
     });
-    const double dt = now_s() - t0;
+    const double dt = seconds_since(t0);
     if (run > 0) rates.push_back(2.0 * kCopyBytes / dt);  // first run faults the pages in
   }
   c.copy_bytes_per_s = median(rates);
@@ -86,11 +82,11 @@ Ceilings measure_cpu_ceilings() {
   rates.clear();
   const int threads = host_threads();
   for (int run = 0; run < kCeilingRuns; ++run) {
-    const double t0 = now_s();
+    const auto t0 = Clock::now();
     parallel_for(threads, 1, [](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) fma_loop(kFmaSteps);
     });
-    const double dt = now_s() - t0;
+    const double dt = seconds_since(t0);
     rates.push_back(2.0 * kFmaLanes * static_cast<double>(kFmaSteps) * threads / dt);
   }
   c.flops_per_s = median(rates);

@@ -1,10 +1,10 @@
 // Single-shape mode: one decode step on the best backend present (or the one asked for).
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <string>
 
 #include "accuracy.h"
+#include "clock.h"
 #include "flashmla/flashmla.h"
 #include "host_decode.h"
 #include "modes.h"
@@ -34,10 +34,6 @@ struct Measurement {
   std::string ceilings_note;
   ErrorReport errors;
 };
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 std::string format_time(double s) {
   char buf[32];
@@ -139,7 +135,7 @@ int run_single(const Options& opts) {
   std::printf("flashmla-bench %s: %s backend", flashmla::version(), backend_name(backend));
   if (!on_gpu) std::printf(" (%d worker parts)", flashmla::cpu_num_sm_parts());
   std::printf("\n");
-  const auto t_gen = std::chrono::steady_clock::now();
+  const auto t_gen = Clock::now();
   const HostProblem p = generate_problem(opts.spec);
   const WorkCounts work = count_work(p);
   std::printf("problem:  %s%s\n", opts.spec.describe().c_str(),
