@@ -25,6 +25,21 @@ enum SeedStream : uint64_t { kStreamLengths = 1, kStreamPages = 2, kStreamQ = 3,
 
 int64_t pages_of(int32_t len) { return len <= 0 ? 0 : (int64_t{len} + kPageSize - 1) / kPageSize; }
 
+// Sizes the cache and the block table for p->seqlens (exactly the pages the sequences use) and
+// returns the pages used. Both sizes stay at least 1 so that no tensor has a zero extent when
+// every sequence is empty.
+int64_t size_for_seqlens(HostProblem* p) {
+  int64_t total_pages = 0;
+  p->max_blocks_per_seq = 0;
+  for (int32_t len : p->seqlens) {
+    total_pages += pages_of(len);
+    p->max_blocks_per_seq = std::max(p->max_blocks_per_seq, pages_of(len));
+  }
+  p->num_blocks = std::max<int64_t>(1, total_pages);
+  p->max_blocks_per_seq = std::max<int64_t>(1, p->max_blocks_per_seq);
+  return total_pages;
+}
+
 }  // namespace
 
 void fill_random_half(uint16_t* data, int64_t n, flashmla::DType dtype, uint64_t seed) {
@@ -93,15 +108,7 @@ HostProblem generate_problem(const ProblemSpec& spec) {
   HostProblem p;
   p.spec = spec;
   p.seqlens = make_seqlens(spec);
-
-  int64_t total_pages = 0;
-  for (int32_t len : p.seqlens) {
-    total_pages += pages_of(len);
-    p.max_blocks_per_seq = std::max(p.max_blocks_per_seq, pages_of(len));
-  }
-  // Keep both at least 1 so that no tensor has a zero extent when every sequence is empty.
-  p.num_blocks = std::max<int64_t>(1, total_pages);
-  p.max_blocks_per_seq = std::max<int64_t>(1, p.max_blocks_per_seq);
+  const int64_t total_pages = size_for_seqlens(&p);
 
   // Pages in a random order, as a real cache allocator would leave them.
   std::vector<int32_t> perm(static_cast<size_t>(p.num_blocks));
@@ -141,14 +148,7 @@ HostProblem extract_sequences(const HostProblem& src, const std::vector<int64_t>
   p.spec.b = static_cast<int64_t>(seqs.size());
   for (int64_t n : seqs) p.seqlens.push_back(src.seqlens[n]);
   p.spec.seqlens = p.seqlens;
-
-  int64_t total_pages = 0;
-  for (int32_t len : p.seqlens) {
-    total_pages += pages_of(len);
-    p.max_blocks_per_seq = std::max(p.max_blocks_per_seq, pages_of(len));
-  }
-  p.num_blocks = std::max<int64_t>(1, total_pages);
-  p.max_blocks_per_seq = std::max<int64_t>(1, p.max_blocks_per_seq);
+  size_for_seqlens(&p);
 
   const int64_t q_elems = int64_t{src.spec.s_q} * src.spec.h_q * kHeadDimK;
   const int64_t page_elems = src.page_elems();
