@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <exception>
+#include <initializer_list>
 #include <string>
 #include <utility>
 
@@ -98,15 +99,29 @@ Status convert_tensor(const flashmla_tensor& in, const char* name, TensorView* o
 
 Status null_args() { return invalid("args: expected a non-null pointer"); }
 
-Status metadata(const flashmla_metadata_args* c_args) {
+// A tensor of a C args struct, the C++ view it becomes and its name in error messages.
+struct TensorField {
+  const flashmla_tensor& in;
+  const char* name;
+  TensorView* out;
+};
+
+Status convert_tensors(std::initializer_list<TensorField> fields) {
+  for (const TensorField& f : fields) {
+    Status st = convert_tensor(f.in, f.name, f.out);
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+Status metadata_from_c(const flashmla_metadata_args* c_args) {
   if (c_args == nullptr) return null_args();
   MetadataArgs args;
-  Status st = convert_tensor(c_args->cache_seqlens, "cache_seqlens", &args.cache_seqlens);
-  if (st.ok()) {
-    st = convert_tensor(c_args->tile_scheduler_metadata, "tile_scheduler_metadata",
-                        &args.tile_scheduler_metadata);
-  }
-  if (st.ok()) st = convert_tensor(c_args->num_splits, "num_splits", &args.num_splits);
+  Status st = convert_tensors({
+      {c_args->cache_seqlens, "cache_seqlens", &args.cache_seqlens},
+      {c_args->tile_scheduler_metadata, "tile_scheduler_metadata", &args.tile_scheduler_metadata},
+      {c_args->num_splits, "num_splits", &args.num_splits},
+  });
   if (!st.ok()) return st;
   args.q_rows_per_kv_head = c_args->q_rows_per_kv_head;
   args.h_kv = c_args->h_kv;
@@ -114,15 +129,10 @@ Status metadata(const flashmla_metadata_args* c_args) {
   return flashmla::get_mla_metadata(args);
 }
 
-Status decode(const flashmla_decode_args* c_args) {
+Status decode_from_c(const flashmla_decode_args* c_args) {
   if (c_args == nullptr) return null_args();
   DecodeArgs args;
-  struct Field {
-    const flashmla_tensor& in;
-    const char* name;
-    TensorView* out;
-  };
-  const Field fields[] = {
+  Status st = convert_tensors({
       {c_args->q, "q", &args.q},
       {c_args->k_cache, "k_cache", &args.k_cache},
       {c_args->block_table, "block_table", &args.block_table},
@@ -131,11 +141,8 @@ Status decode(const flashmla_decode_args* c_args) {
       {c_args->num_splits, "num_splits", &args.num_splits},
       {c_args->out, "out", &args.out},
       {c_args->lse, "lse", &args.lse},
-  };
-  for (const Field& f : fields) {
-    Status st = convert_tensor(f.in, f.name, f.out);
-    if (!st.ok()) return st;
-  }
+  });
+  if (!st.ok()) return st;
   args.head_dim_v = c_args->head_dim_v;
   args.softmax_scale = c_args->softmax_scale;
   args.causal = c_args->causal != 0;
@@ -198,12 +205,11 @@ size_t flashmla_decode_workspace_size(int64_t batch, int num_sm_parts, int q_row
 }
 
 int flashmla_get_mla_metadata(const flashmla_metadata_args* args, char* err, size_t err_len) {
-  return guarded([&]() { return metadata(args); }, err, err_len);
+  return guarded([&]() { return metadata_from_c(args); }, err, err_len);
 }
 
-int flashmla_mla_decode_with_kvcache(const flashmla_decode_args* args, char* err,
-                                     size_t err_len) {
-  return guarded([&]() { return decode(args); }, err, err_len);
+int flashmla_mla_decode_with_kvcache(const flashmla_decode_args* args, char* err, size_t err_len) {
+  return guarded([&]() { return decode_from_c(args); }, err, err_len);
 }
 
 }  // extern "C"
