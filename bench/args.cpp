@@ -55,32 +55,29 @@ const char* backend_name(Backend backend) {
 }
 
 std::string usage_text(const char* program) {
-  const std::string p = program;
-  return "usage:\n"
-         "  " +
-         p +
-         " [shape options] [--backend auto|cpu|cuda] [--iters N] [--graph]\n"
-         "      one decode step (metadata + decode) on one shape: time, TFLOP/s, GB/s, roofline "
-         "%,\n"
-         "      and the error against the CPU backend (or, on the CPU, an fp64 oracle);\n"
-         "      --iters N timed runs (default 5 on the CPU, 50 on the GPU); --graph times "
-         "CUDA-graph\n"
-         "      replays of 24 calls over rotated cache copies instead of plain launches\n"
-         "  " +
-         p +
-         " --grid [--out FILE] [--gpu-name NAME] [--commit HASH] [--rows i,j,...]\n"
-         "      the DESIGN.md benchmark grid on the GPU, written as CSV to FILE (a directory\n"
-         "      gets <gpu>.csv inside; default bench/results/<gpu>.csv); commit from --commit,\n"
-         "      $FLASHMLA_COMMIT or 'unknown'; --iters N timed runs per row (default 20)\n"
-         "  " +
-         p +
-         " --list      print the grid with its row numbers\n"
-         "  " +
-         p +
-         " --help\n"
-         "shape options (defaults: b=4 s_q=1 s_k=1024 h_q=16 h_kv=1 bf16, fixed lengths):\n"
-         "  --b N --s_q N --s_k N --h_q N --h_kv N --dtype bf16|fp16 --varlen --causal\n"
-         "  --seqlens a,b,c   explicit cache lengths (sets b to their count) --seed N\n";
+  // Written as it prints; {program} stands for argv[0].
+  std::string text = R"(usage:
+  {program} [shape options] [--backend auto|cpu|cuda] [--iters N] [--graph]
+      one decode step (metadata + decode) on one shape: time, TFLOP/s, GB/s, roofline %,
+      and the error against the CPU backend (or, on the CPU, an fp64 oracle);
+      --iters N timed runs (default 5 on the CPU, 50 on the GPU); --graph times CUDA-graph
+      replays of 24 calls over rotated cache copies instead of plain launches
+  {program} --grid [--out FILE] [--gpu-name NAME] [--commit HASH] [--rows i,j,...]
+      the DESIGN.md benchmark grid on the GPU, written as CSV to FILE (a directory
+      gets <gpu>.csv inside; default bench/results/<gpu>.csv); commit from --commit,
+      $FLASHMLA_COMMIT or 'unknown'; --iters N timed runs per row (default 20)
+  {program} --list      print the grid with its row numbers
+  {program} --help
+shape options (defaults: b=4 s_q=1 s_k=1024 h_q=16 h_kv=1 bf16, fixed lengths):
+  --b N --s_q N --s_k N --h_q N --h_kv N --dtype bf16|fp16 --varlen --causal
+  --seqlens a,b,c   explicit cache lengths (sets b to their count) --seed N
+)";
+  const std::string placeholder = "{program}";
+  for (size_t at = text.find(placeholder); at != std::string::npos;
+       at = text.find(placeholder, at + std::strlen(program))) {
+    text.replace(at, placeholder.size(), program);
+  }
+  return text;
 }
 
 bool parse_args(int argc, char** argv, Options* opts, std::string* error) {
