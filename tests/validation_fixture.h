@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "flashmla/flashmla.h"
+#include "flashmla/half.h"
 
 namespace flashmla {
 namespace validation_test {
@@ -43,8 +44,8 @@ class DecodeFixture {
     std::uniform_real_distribution<float> value(-1.0f, 1.0f);
     q.resize(static_cast<size_t>(c.batch * c.s_q * c.h_q * kHeadDimK));
     k_cache.resize(static_cast<size_t>(c.num_blocks * kPageSize * c.h_kv * kHeadDimK));
-    for (uint16_t& v : q) v = to_half_bits(value(rng));
-    for (uint16_t& v : k_cache) v = to_half_bits(value(rng));
+    for (uint16_t& v : q) v = float_to_half(value(rng), c.dtype);
+    for (uint16_t& v : k_cache) v = float_to_half(value(rng), c.dtype);
 
     // Pages handed out as a random permutation; entries past a sequence's pages are padding (-1).
     std::vector<int32_t> pages(static_cast<size_t>(c.num_blocks));
@@ -119,19 +120,6 @@ class DecodeFixture {
   static TensorView view(void* data, DType dtype, std::initializer_list<int64_t> shape) {
     return TensorView::contiguous(data, dtype, Device{}, shape);
   }
-  // Values in [-1, 1] need no rounding care: truncating float to bf16 stays finite, and fp16 is
-  // only asked for its bit width here (the values' meaning is the decode tests' business).
-  uint16_t to_half_bits(float v) const {
-    uint32_t bits = 0;
-    std::memcpy(&bits, &v, sizeof(bits));
-    if (config_.dtype == DType::kBFloat16) return static_cast<uint16_t>(bits >> 16);
-    // fp16 from float for |v| <= 1: sign, rebiased exponent (flush tiny values to zero), mantissa.
-    const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
-    const int exponent = static_cast<int>((bits >> 23) & 0xFF) - 127 + 15;
-    if (exponent <= 0) return sign;
-    return static_cast<uint16_t>(sign | (exponent << 10) | ((bits >> 13) & 0x3FFu));
-  }
-
   ProblemConfig config_;
 };
 
