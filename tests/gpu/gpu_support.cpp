@@ -1,9 +1,11 @@
 #include "gpu/gpu_support.h"
 
 #include <algorithm>
-
+#include <chrono>
 #include <cmath>
 #include <cstring>
+
+#include "flashmla/half.h"
 
 namespace flashmla {
 namespace test {
@@ -142,6 +144,128 @@ UploadedProblem::UploadedProblem(const DecodeProblem& host, int device_index) {
   view.dtype = host.spec.dtype;
   view.causal = host.spec.causal;
   view.softmax_scale = host.spec.softmax_scale;
+}
+
+namespace {
+
+Status copy_to_host(void* dst, const void* src, size_t bytes, const char* what) {
+  const cudaError_t e = cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost);
+  if (e == cudaSuccess) return Status::Ok();
+  return Status(StatusCode::kCudaError,
+                std::string("extract_sequences: copying ") + what + ": " + cudaGetErrorString(e));
+}
+
+// Elements from a view's first element to one past its last for the given leading dims, with the
+// last dim (576 wide) contiguous.
+int64_t span_of(const TensorView& t, int64_t n1, int64_t n2) {
+  return (n1 - 1) * t.stride[1] + (n2 - 1) * t.stride[2] + kHeadDimK;
+}
+
+}  // namespace
+
+Status extract_sequences(const DeviceProblem& p, const std::vector<int64_t>& picks,
+                         DecodeProblem* sub) {
+  *sub = DecodeProblem();
+  ProblemSpec& spec = sub->spec;
+  spec.b = static_cast<int64_t>(picks.size());
+  spec.s_q = p.s_q;
+  spec.h_q = p.h_q;
+  spec.h_kv = p.h_kv;
+  spec.dtype = p.dtype;
+  spec.causal = p.causal;
+  spec.softmax_scale = p.softmax_scale;
+
+  // Lengths and the used part of each block table row (the table's last dim is contiguous).
+  std::vector<std::vector<int32_t>> rows(picks.size());
+  for (size_t i = 0; i < picks.size(); ++i) {
+    int32_t len = 0;
+    const int32_t* d_len = static_cast<const int32_t*>(p.seqlens.data) + picks[i];
+    Status st = copy_to_host(&len, d_len, sizeof(len), "cache_seqlens");
+    if (!st.ok()) return st;
+    sub->seqlens.push_back(len);
+    rows[i].resize(static_cast<size_t>(len <= 0 ? 0 : (int64_t{len} + kPageSize - 1) / kPageSize));
+    const int32_t* d_row =
+        static_cast<const int32_t*>(p.block_table.data) + picks[i] * p.block_table.stride[0];
+    if (!rows[i].empty()) {
+      st = copy_to_host(rows[i].data(), d_row, rows[i].size() * 4, "block_table");
+      if (!st.ok()) return st;
+    }
+    sub->num_blocks += static_cast<int64_t>(rows[i].size());
+    sub->max_blocks = std::max<int64_t>(sub->max_blocks, static_cast<int64_t>(rows[i].size()));
+  }
+  sub->max_blocks = std::max<int64_t>(sub->max_blocks, 1);
+
+  // Pages keep the device's token and head strides; only the page stride shrinks to the span a
+  // page's data occupies. A batch of empty sequences still gets one (NaN) page to point at.
+  const int64_t page_span = span_of(p.k_cache, kPageSize, p.h_kv);
+  for (int d = 1; d < 4; ++d) sub->k_stride[d] = p.k_cache.stride[d];
+  sub->k_stride[3] = 1;
+  sub->k_stride[0] = page_span;
+  const int64_t host_pages = std::max<int64_t>(sub->num_blocks, 1);
+  sub->num_blocks = host_pages;
+  sub->k_cache.assign(static_cast<size_t>(host_pages * page_span), half_quiet_nan(p.dtype));
+  sub->table_stride[0] = sub->max_blocks;
+  sub->table_stride[1] = 1;
+  sub->block_table.assign(static_cast<size_t>(spec.b * sub->max_blocks), -1);
+  const uint16_t* d_cache = static_cast<const uint16_t*>(p.k_cache.data);
+  int64_t next_page = 0;
+  for (size_t i = 0; i < picks.size(); ++i) {
+    for (size_t j = 0; j < rows[i].size(); ++j) {
+      Status st = copy_to_host(sub->k_cache.data() + next_page * page_span,
+                               d_cache + int64_t{rows[i][j]} * p.k_cache.stride[0],
+                               static_cast<size_t>(page_span) * 2, "k_cache page");
+      if (!st.ok()) return st;
+      sub->block_table[static_cast<size_t>(static_cast<int64_t>(i) * sub->max_blocks) + j] =
+          static_cast<int32_t>(next_page++);
+    }
+  }
+
+  const int64_t q_span = span_of(p.q, p.s_q, p.h_q);
+  for (int d = 1; d < 4; ++d) sub->q_stride[d] = p.q.stride[d];
+  sub->q_stride[3] = 1;
+  sub->q_stride[0] = q_span;
+  sub->q.assign(static_cast<size_t>(spec.b * q_span), half_quiet_nan(p.dtype));
+  const uint16_t* d_q = static_cast<const uint16_t*>(p.q.data);
+  for (size_t i = 0; i < picks.size(); ++i) {
+    Status st = copy_to_host(sub->q.data() + static_cast<int64_t>(i) * q_span,
+                             d_q + picks[i] * p.q.stride[0], static_cast<size_t>(q_span) * 2, "q");
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+void select_sequences(const GpuOutputs& gpu, const DeviceProblem& p,
+                      const std::vector<int64_t>& picks, std::vector<uint16_t>* out,
+                      std::vector<float>* lse) {
+  const int64_t out_seq = int64_t{p.s_q} * p.h_q * kHeadDimV;
+  const int64_t lse_seq = int64_t{p.h_q} * p.s_q;
+  out->clear();
+  lse->clear();
+  for (int64_t n : picks) {
+    out->insert(out->end(), gpu.out.begin() + n * out_seq, gpu.out.begin() + (n + 1) * out_seq);
+    lse->insert(lse->end(), gpu.lse.begin() + n * lse_seq, gpu.lse.begin() + (n + 1) * lse_seq);
+  }
+}
+
+SampleCheck check_sequences_on_cpu(const DeviceProblem& p, const GpuOutputs& gpu,
+                                   const std::vector<int64_t>& picks, int cpu_parts) {
+  SampleCheck c;
+  DecodeProblem sub;
+  c.status = extract_sequences(p, picks, &sub);
+  if (!c.status.ok()) return c;
+  c.kv_tokens = sub.total_tokens();
+  const auto start = std::chrono::steady_clock::now();
+  const CpuRun cpu = run_cpu(sub, cpu_parts);
+  c.cpu_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  c.status = cpu.status;
+  if (!c.status.ok()) return c;
+  c.cpu_unwritten = cpu.unwritten_out + cpu.unwritten_lse;
+  std::vector<uint16_t> gpu_out;
+  std::vector<float> gpu_lse;
+  select_sequences(gpu, p, picks, &gpu_out, &gpu_lse);
+  c.out_err = rel_error(widen(gpu_out, p.dtype), widen(cpu.out, p.dtype));
+  c.lse_err = lse_rel_error(widen(gpu_lse), widen(cpu.lse));
+  return c;
 }
 
 }  // namespace test

@@ -100,5 +100,33 @@ struct UploadedProblem {
 // graph is replayed `replays` times instead of launched directly.
 GpuOutputs run_gpu(const DeviceProblem& p, cudaStream_t stream, bool graph = false, int replays = 1);
 
+// Copies sequences `picks` (indices into p's batch, in that order) of a problem on the device into
+// a host problem the CPU backend can run: their lengths, q rows and cache pages exactly as the GPU
+// read them (NaN tails included), with a compact block table that numbers the pages in order of use
+// (-1 past each sequence's pages) and the device views' strides within a page and a q row. Used to
+// check a sample of a batch too large to recompute whole. Returns kCudaError on a failed copy.
+Status extract_sequences(const DeviceProblem& p, const std::vector<int64_t>& picks,
+                         DecodeProblem* sub);
+
+// The parts of a GPU run's out and lse that belong to `picks`, in that order (the layout of a
+// host run of extract_sequences()' problem).
+void select_sequences(const GpuOutputs& gpu, const DeviceProblem& p,
+                      const std::vector<int64_t>& picks, std::vector<uint16_t>* out,
+                      std::vector<float>* lse);
+
+struct SampleCheck {
+  Status status;              // of the extraction or of the CPU run
+  double out_err = 0.0;       // rel_error of out over the sampled sequences
+  double lse_err = 0.0;       // lse_rel_error over the sampled sequences
+  int64_t cpu_unwritten = 0;  // NaN left in the CPU backend's outputs (a reference bug)
+  int64_t kv_tokens = 0;      // KV tokens the CPU recomputed
+  double cpu_seconds = 0.0;   // wall time of the CPU reference run
+};
+
+// Recomputes sequences `picks` of a GPU run on the CPU backend (planned for `cpu_parts` parts) and
+// compares them with the GPU's outputs.
+SampleCheck check_sequences_on_cpu(const DeviceProblem& p, const GpuOutputs& gpu,
+                                   const std::vector<int64_t>& picks, int cpu_parts);
+
 }  // namespace test
 }  // namespace flashmla
