@@ -12,6 +12,10 @@
 #   build      tools/build_cuda.sh: Release, CUDA, all cores, in $FLASHMLA_BUILD_DIR
 #              (default build/gpu)                                       build.log
 #   tests      flashmla_gpu_tests, all tests                             gpu_tests.log, gpu_tests.xml
+#   wgmma      the experimental warpgroup-MMA kernel (FLASHMLA_EXPERIMENTAL_WGMMA=1): the GPU tests
+#              (edge cases, runtime, grid) and racecheck on $SANITIZE_FILTER, then, only if both
+#              pass, the benchmark grid with it         wgmma_tests.log, wgmma_racecheck.log,
+#                                                       wgmma_grid.log, wgmma/<gpu>.csv
 #   checkcost  flashmla_gpu_soak --check-cost (~1 min; before the long steps because
 #              docs/errors.md waits for its figures)                      checkcost.log
 #   sanitize   compute-sanitizer memcheck and racecheck on $SANITIZE_FILTER
@@ -33,7 +37,8 @@
 #                    (e.g. BUDGET_S=570 under a 600 s limit) so that the summary is always written.
 #   TIMEOUT_<NAME>   one step's timeout in seconds, NAME as in the summary table: BUILD, TESTS,
 #                    CHECKCOST, MEMCHECK, RACECHECK, DEMO, GRID, PYTHON, PYBENCH, SOAK (e.g.
-#                    TIMEOUT_TESTS=2400; defaults in the run_step calls at the end)
+#                    TIMEOUT_TESTS=2400; WGMMA_TESTS, WGMMA_RACECHECK, WGMMA_GRID likewise;
+#                    defaults in the run_step calls at the end)
 #   FLASHMLA_COMMIT  commit id for the CSVs (default: git rev-parse; 'unknown' without .git)
 #   SANITIZE_FILTER  gtest filter of the sanitizer runs
 #   PYBENCH_ARGS     extra arguments of bench/bench_python.py
@@ -51,7 +56,7 @@ OUTDIR="$(cd "$1" && pwd)"
 shift
 GRID_ARGS_STR="$*"  # plain tokens (row lists, counts): word-split again in step_bench
 
-ALL_STEPS="build,tests,checkcost,sanitize,bench,python,pybench,soak"
+ALL_STEPS="build,tests,wgmma,checkcost,sanitize,bench,python,pybench,soak"
 STEPS="${STEPS:-${ALL_STEPS}}"
 SOAK_MINUTES="${SOAK_MINUTES:-10}"
 BUDGET_S="${BUDGET_S:-0}"
@@ -139,10 +144,25 @@ step_pybench() {
     --commit "${FLASHMLA_COMMIT}" --csv "${OUTDIR}/python-bench-${GPU_NAME:-gpu}.csv" ${PYBENCH_ARGS}
 }
 
+# The experimental kernel, selected by the environment (read once per process).
+step_wgmma_tests() {
+  FLASHMLA_EXPERIMENTAL_WGMMA=1 "${BUILD_DIR}/tests/flashmla_gpu_tests" \
+    --gtest_filter='GpuEdgeCases.*:GpuRuntime.*:*GpuGrid*'
+}
+step_wgmma_racecheck() { FLASHMLA_EXPERIMENTAL_WGMMA=1 sanitize racecheck; }
+step_wgmma_grid() {
+  mkdir -p "${OUTDIR}/wgmma"
+  local gpu_name_arg=()
+  [[ -n "${GPU_NAME}" ]] && gpu_name_arg=(--gpu-name "${GPU_NAME}")
+  # shellcheck disable=SC2086  # GRID_ARGS_STR holds plain tokens
+  FLASHMLA_EXPERIMENTAL_WGMMA=1 "${BUILD_DIR}/bench/flashmla-bench" --grid "${gpu_name_arg[@]}" \
+    --out "${OUTDIR}/wgmma/" --commit "${FLASHMLA_COMMIT}+wgmma" ${GRID_ARGS_STR}
+}
+
 step_soak() { "${BUILD_DIR}/tests/flashmla_gpu_soak" --minutes "${SOAK_EFFECTIVE_MINUTES}"; }
 
 export -f step_build step_tests step_checkcost sanitize step_memcheck step_racecheck step_demo \
-  step_grid step_python step_pybench step_soak
+  step_grid step_python step_pybench step_soak step_wgmma_tests step_wgmma_racecheck step_wgmma_grid
 
 # One line of a log that says how a step went.
 result_of() {  # NAME LOG
@@ -150,11 +170,13 @@ result_of() {  # NAME LOG
   [[ -f "${log}" ]] || return 0
   case "$1" in
     build) grep -m1 -E 'error|NOTICE' "${log}" | cut -c1-100 ;;
-    tests) grep -E '^\[  (PASSED  |FAILED  |SKIPPED )\] [0-9]+ test' "${log}" |
+    tests|wgmma_tests) grep -E '^\[  (PASSED  |FAILED  |SKIPPED )\] [0-9]+ test' "${log}" |
       sed 's/, listed below://' | tr -s ' ' | paste -sd' ' ;;
     memcheck) grep -m1 -E 'ERROR SUMMARY' "${log}" ;;
-    racecheck) grep -m1 -E 'RACECHECK SUMMARY|ERROR SUMMARY' "${log}" ;;
+    racecheck|wgmma_racecheck) grep -m1 -E 'RACECHECK SUMMARY|ERROR SUMMARY' "${log}" ;;
     demo) grep -E '^(rate|check):' "${log}" | cut -c1-60 | paste -sd' ' ;;
+    wgmma_grid) local csv="${OUTDIR}/wgmma/${GPU_NAME:-gpu}.csv"
+      if [[ -f "${csv}" ]]; then echo "$(($(wc -l <"${csv}") - 1)) rows in wgmma/$(basename "${csv}")"; fi ;;
     grid) local csv="${OUTDIR}/${GPU_NAME:-gpu}.csv"
       if [[ -f "${csv}" ]]; then echo "$(($(wc -l <"${csv}") - 1)) rows in $(basename "${csv}")"; fi ;;
     python) grep -E '(passed|failed|error|SKIP)' "${log}" | tail -1 | cut -c1-100 ;;
@@ -216,6 +238,20 @@ run_step() {
 echo "tools/gpu_session.sh: steps ${STEPS}; commit ${FLASHMLA_COMMIT}; gpu ${GPU_NAME:-?}; logs in ${OUTDIR}"
 selected build && run_step build build.log 1500
 selected tests && run_step tests gpu_tests.log 1800
+if selected wgmma; then
+  failed_before=${FAILED}
+  FAILED=0
+  run_step wgmma_tests wgmma_tests.log 900
+  run_step wgmma_racecheck wgmma_racecheck.log 900
+  # Correct first: the experimental kernel is timed only when it passed the tests and racecheck.
+  if ((FAILED == 0)); then
+    run_step wgmma_grid wgmma_grid.log 1200
+  else
+    SUMMARY+=("$(printf '%-10s %-14s %6s  %-15s %s' wgmma_grid skipped - - "wgmma tests or racecheck failed")")
+    write_summary
+  fi
+  ((failed_before)) && FAILED=1
+fi
 selected checkcost && run_step checkcost checkcost.log 600
 if selected sanitize; then
   run_step memcheck memcheck.log 900
