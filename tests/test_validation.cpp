@@ -148,7 +148,8 @@ TEST_F(DecodeValidation, EmptyCacheMayHaveNullPointers) {
 TEST_F(DecodeValidation, WorkspaceOfExactlyTheRequiredSizeIsAccepted) {
   const size_t bytes = decode_workspace_size(3, f.config().parts, static_cast<int>(f.q_rows()),
                                              static_cast<int>(f.config().h_kv));
-  std::vector<float> workspace(bytes / sizeof(float) + 1);
+  ASSERT_EQ(bytes % sizeof(float), 0u);
+  std::vector<float> workspace(bytes / sizeof(float));  // exactly `bytes`: ASan sees any overrun
   args.workspace = workspace.data();
   args.workspace_bytes = bytes;
   const Status st = mla_decode_with_kvcache(args);
@@ -623,6 +624,73 @@ TEST_F(DecodeValidation, InternalCudaCallNeedsWorkspace) {
   EXPECT_TRUE(IsError(
       st, StatusCode::kInvalidArgument,
       {"workspace: expected device memory of at least decode_workspace_size(", "got null"}));
+}
+
+// The CUDA path needs views it can read and write with 16-byte vectors; the CPU path accepts any
+// positive strides (tested above). Validation alone is run: it never dereferences CUDA pointers.
+class CudaVectorAccess : public DecodeValidation {
+ protected:
+  void SetUp() override {
+    DecodeValidation::SetUp();
+    for (TensorView* t : {&args.q, &args.k_cache, &args.block_table, &args.cache_seqlens,
+                          &args.tile_scheduler_metadata, &args.num_splits, &args.out, &args.lse}) {
+      t->device = kCuda0;
+    }
+    const size_t bytes = decode_workspace_size(3, f.config().parts, static_cast<int>(f.q_rows()),
+                                               static_cast<int>(f.config().h_kv));
+    workspace.assign(bytes / sizeof(float), 0.f);
+    args.workspace = workspace.data();
+    args.workspace_bytes = bytes;
+  }
+  Status validate() {
+    DecodeShape shape;
+    return validate_decode_args(args, f.config().parts, &shape);
+  }
+  std::vector<float> workspace;
+};
+
+TEST_F(CudaVectorAccess, AlignedViewsAreAccepted) {
+  const Status st = validate();
+  EXPECT_TRUE(st.ok()) << st.to_string();
+}
+
+TEST_F(CudaVectorAccess, QHeadStrideNotAMultipleOfEightElements) {
+  args.q.stride[2] = kHeadDimK + 4;
+  args.q.stride[1] = args.q.shape[2] * args.q.stride[2];
+  args.q.stride[0] = args.q.shape[1] * args.q.stride[1];
+  EXPECT_TRUE(IsError(validate(), StatusCode::kInvalidArgument,
+                      {"q: on CUDA the kernels read 16-byte vectors", "multiples of 8 elements",
+                       "(dimension 2)"}));
+}
+
+TEST_F(CudaVectorAccess, KCacheOffsetByOneElement) {
+  args.k_cache.data = static_cast<uint16_t*>(args.k_cache.data) + 1;
+  EXPECT_TRUE(IsError(validate(), StatusCode::kInvalidArgument,
+                      {"k_cache: on CUDA the kernels read 16-byte vectors",
+                       "expected a 16-byte aligned data pointer"}));
+}
+
+TEST_F(CudaVectorAccess, OutOffsetByOneElement) {
+  args.out.data = static_cast<uint16_t*>(args.out.data) + 1;
+  EXPECT_TRUE(IsError(validate(), StatusCode::kInvalidArgument,
+                      {"out: on CUDA the kernels read 16-byte vectors",
+                       "expected a 16-byte aligned data pointer"}));
+}
+
+// The public entry computes the plan size a CUDA device expects before validation runs; absurd
+// sizes must reach validation's error, not a division by zero or an overflowing cast.
+TEST_F(DecodeValidation, AbsurdCudaShapesAreReportedNotCrashedOn) {
+  for (TensorView* t : {&args.q, &args.k_cache, &args.block_table, &args.cache_seqlens,
+                        &args.tile_scheduler_metadata, &args.num_splits, &args.out, &args.lse}) {
+    t->device = kCuda0;
+  }
+  args.q.shape[2] = 0;
+  args.k_cache.shape[2] = int64_t{1} << 32;  // truncates to 0 as an int
+  args.k_cache.stride[2] = 0;
+  EXPECT_FALSE(mla_decode_with_kvcache(args).ok());
+  args.q.shape[2] = 8;
+  args.q.shape[1] = int64_t{1} << 40;
+  EXPECT_FALSE(mla_decode_with_kvcache(args).ok());
 }
 
 TEST_F(DecodeValidation, InternalMetadataForAnotherDevice) {

@@ -85,6 +85,9 @@ Status get_mla_metadata(const MetadataArgs& args);
 // ---------------------------------------------------------------------------------------------
 
 struct DecodeArgs {
+  // q and k_cache: last dim contiguous, other strides positive. On CUDA the kernels copy 16-byte
+  // vectors, so there the data pointers of q, k_cache and out must be 16-byte aligned and the
+  // strides of q and k_cache multiples of 8 elements (kInvalidArgument otherwise).
   TensorView q;              // [b, s_q, h_q, 576], bf16/fp16, last dim contiguous
   TensorView k_cache;        // [num_blocks, 64, h_kv, 576], dtype of q, last dim contiguous
   TensorView block_table;    // [b, max_blocks_per_seq] int32, last dim contiguous
@@ -107,9 +110,10 @@ struct DecodeArgs {
   // cudaStream_t to run on (CUDA tensors only); nullptr is the default stream.
   void* stream = nullptr;
   // Input-checking mode: validate cache_seqlens (0 <= L <= 64 * max_blocks_per_seq), every used
-  // block_table entry (0 <= page < num_blocks) and the metadata's stamp on the device before
-  // decoding, and return kInvalidInputData naming the first bad value instead of reading out of
-  // bounds. Costs one small kernel and one host synchronisation (not allowed during graph
+  // block_table entry (0 <= page < num_blocks) and the metadata's stamp (the b, rows and h_kv it
+  // was planned for) on the device before decoding, and return kInvalidInputData naming a bad value
+  // instead of reading out of bounds. It does not detect a plan made for other cache_seqlens of
+  // the same shape (on the CPU that is always checked). Costs one small kernel and one host synchronisation (not allowed during graph
   // capture). Also switched on by the environment variable FLASHMLA_CHECK_INPUTS=1.
   bool check_inputs = false;
 };

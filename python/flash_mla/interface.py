@@ -105,7 +105,8 @@ def flash_mla_with_kvcache(
     Args:
         q: ``[b, s_q, h_q, 576]`` bfloat16 or float16 (512 latent + 64 rotary columns);
             ``1 <= s_q <= 8``, ``h_q <= 128``. The last dimension must be contiguous; the other
-            strides are free.
+            strides are free on the CPU, and on CUDA multiples of 8 elements with a 16-byte
+            aligned data pointer (the kernels copy 16-byte vectors).
         k_cache: ``[num_blocks, 64, h_kv, 576]``, the dtype of ``q``, pages of 64 tokens; last
             dimension contiguous. ``h_kv`` divides ``h_q``.
         block_table: ``[b, max_blocks_per_seq]`` int32, last dimension contiguous: the page id of
@@ -133,7 +134,8 @@ def flash_mla_with_kvcache(
     stream of ``q``'s device, without host synchronisation, so a whole decode step can be captured
     in a CUDA graph. The scratch memory for split results is allocated with torch's caching
     allocator. Setting ``FLASHMLA_CHECK_INPUTS=1`` makes the GPU path validate ``cache_seqlens``,
-    ``block_table`` and the metadata on the device first (one host sync; not during capture). It is
+    ``block_table`` and the metadata's shape stamp on the device first (one host sync; not during
+    capture; a stale plan of the same shape is not detected on the GPU). It is
     a torch custom operator (``torch.ops.flash_mla.flash_mla_with_kvcache``) with a fake
     implementation, so it traces under ``torch.compile(fullgraph=True)``. It has no autograd
     formula (inference only).

@@ -99,8 +99,15 @@ Status get_mla_metadata(const MetadataArgs& args) {
 Status mla_decode_with_kvcache(const DecodeArgs& args) {
   int parts = 0;
   const Device device = args.q.device;
-  if (device.type == DeviceType::kCUDA && args.q.ndim == 4 && args.k_cache.ndim == 4 &&
-      args.k_cache.shape[2] > 0 && args.q.shape[2] % args.k_cache.shape[2] == 0) {
+  // The plan's expected size needs h_kv and the row count before validation has run: compute it
+  // only from sizes within the limits validation enforces (it reports the others), so that no
+  // cast or division below can overflow or divide by zero.
+  const bool sizes_in_range =
+      args.q.ndim == 4 && args.k_cache.ndim == 4 && args.q.shape[1] >= 1 &&
+      args.q.shape[1] <= kMaxQueryTokens && args.q.shape[2] >= 1 &&
+      args.q.shape[2] <= kMaxQueryHeads && args.k_cache.shape[2] >= 1 &&
+      args.k_cache.shape[2] <= args.q.shape[2] && args.q.shape[2] % args.k_cache.shape[2] == 0;
+  if (device.type == DeviceType::kCUDA && sizes_in_range) {
     const int h_kv = static_cast<int>(args.k_cache.shape[2]);
     const int q_rows = static_cast<int>(args.q.shape[1] * (args.q.shape[2] / h_kv));
     Status st = expected_parts_for(device, q_rows, h_kv, &parts);

@@ -322,6 +322,25 @@ Status expect_in_range(const char* name, const char* what, int64_t value, int64_
                           "], got " + str(value));
 }
 
+// The GPU kernels move q and k_cache rows with 16-byte copies and write out with 4- and 16-byte
+// stores: views that the CPU backend accepts may still be unreadable for them.
+Status expect_gpu_vector_access(const TensorView& t, const char* name) {
+  constexpr int kVectorBytes = 16;
+  const int per_vector = kVectorBytes / dtype_size(t.dtype);
+  if (reinterpret_cast<uintptr_t>(t.data) % kVectorBytes != 0) {
+    return invalid_argument(string(name) + ": on CUDA the kernels read 16-byte vectors: expected a "
+                            "16-byte aligned data pointer, got address " + address_string(t.data));
+  }
+  for (int i = 0; i < t.ndim; ++i) {
+    if (t.shape[i] != 1 && t.stride[i] != 1 && t.stride[i] % per_vector != 0) {
+      return invalid_argument(string(name) + ": on CUDA the kernels read 16-byte vectors: expected "
+                              "strides that are multiples of " + str(per_vector) + " elements, got " +
+                              strides_of(t) + " (dimension " + str(i) + ")");
+    }
+  }
+  return Status::Ok();
+}
+
 // ---------------------------------------------------------------------------------------------
 // The plan tensors (shared by both entry points)
 // ---------------------------------------------------------------------------------------------
@@ -346,6 +365,12 @@ Status check_plan_tensors(const TensorView& metadata, const TensorView& num_spli
   }
   FLASHMLA_RETURN_IF_ERROR(
       expect_in_range("tile_scheduler_metadata", "num_sm_parts (dimension 0)", rows, 1, kInt32Max));
+  // num_splits holds int32 prefix sums that reach up to b + num_sm_parts - 1.
+  if (batch - 1 > kInt32Max - rows) {
+    return invalid_argument("num_splits: b + num_sm_parts - 1 = " + str(batch + rows - 1) +
+                            " split slots do not fit in int32 (b = " + str(batch) +
+                            ", num_sm_parts = " + str(rows) + "); use a smaller batch");
+  }
   FLASHMLA_RETURN_IF_ERROR(check_tensor(
       num_splits,
       {"num_splits", {{"b + 1", batch + 1}}, {DType::kInt32}, nullptr, Layout::kContiguous},
@@ -648,6 +673,12 @@ Status validate_decode_args(const DecodeArgs& args, int expected_parts, DecodeSh
       return invalid_argument("workspace: expected a 16-byte aligned address, got " +
                               address_string(args.workspace));
     }
+  }
+
+  if (args.q.device.type == DeviceType::kCUDA) {
+    FLASHMLA_RETURN_IF_ERROR(expect_gpu_vector_access(args.q, "q"));
+    FLASHMLA_RETURN_IF_ERROR(expect_gpu_vector_access(args.k_cache, "k_cache"));
+    FLASHMLA_RETURN_IF_ERROR(expect_gpu_vector_access(args.out, "out"));
   }
 
   if (args.q.device.type == DeviceType::kCPU) {
