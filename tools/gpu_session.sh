@@ -12,10 +12,11 @@
 #   build      tools/build_cuda.sh: Release, CUDA, all cores, in $FLASHMLA_BUILD_DIR
 #              (default build/gpu)                                       build.log
 #   tests      flashmla_gpu_tests, all tests                             gpu_tests.log, gpu_tests.xml
-#   wgmma      the experimental warpgroup-MMA kernel (FLASHMLA_EXPERIMENTAL_WGMMA=1): the GPU tests
-#              (edge cases, runtime, grid) and racecheck on $SANITIZE_FILTER, then, only if both
-#              pass, the benchmark grid with it         wgmma_tests.log, wgmma_racecheck.log,
-#                                                       wgmma_grid.log, wgmma/<gpu>.csv
+#   variant    another kernel choice (FLASHMLA_DECODE_KERNEL=$VARIANT, default seesaw: the seesaw
+#              kernel on every shape): the GPU tests (edge cases, runtime, grid) and racecheck on
+#              $SANITIZE_FILTER, then, only if both pass, the benchmark grid with it
+#                                      variant_tests.log, variant_racecheck.log, variant_grid.log,
+#                                      variant/<gpu>.csv
 #   checkcost  flashmla_gpu_soak --check-cost (~1 min; before the long steps because
 #              docs/errors.md waits for its figures)                      checkcost.log
 #   sanitize   compute-sanitizer memcheck and racecheck on $SANITIZE_FILTER
@@ -30,6 +31,7 @@
 #
 # Environment knobs:
 #   STEPS            comma-separated subset of the steps above (default: all)
+#   VARIANT          FLASHMLA_DECODE_KERNEL value of the variant step (default seesaw)
 #   SOAK_MINUTES     soak length (default 10)
 #   BUDGET_S         wall-clock budget of the whole run in seconds (default 0: none). Each step's
 #                    timeout is cut to what is left, a step with less than 60 s left is skipped and
@@ -37,7 +39,7 @@
 #                    (e.g. BUDGET_S=570 under a 600 s limit) so that the summary is always written.
 #   TIMEOUT_<NAME>   one step's timeout in seconds, NAME as in the summary table: BUILD, TESTS,
 #                    CHECKCOST, MEMCHECK, RACECHECK, DEMO, GRID, PYTHON, PYBENCH, SOAK (e.g.
-#                    TIMEOUT_TESTS=2400; WGMMA_TESTS, WGMMA_RACECHECK, WGMMA_GRID likewise;
+#                    TIMEOUT_TESTS=2400; VARIANT_TESTS, VARIANT_RACECHECK, VARIANT_GRID likewise;
 #                    defaults in the run_step calls at the end)
 #   FLASHMLA_COMMIT  commit id for the CSVs (default: git rev-parse; 'unknown' without .git)
 #   SANITIZE_FILTER  gtest filter of the sanitizer runs
@@ -56,7 +58,8 @@ OUTDIR="$(cd "$1" && pwd)"
 shift
 GRID_ARGS_STR="$*"  # plain tokens (row lists, counts): word-split again in step_bench
 
-ALL_STEPS="build,tests,wgmma,checkcost,sanitize,bench,python,pybench,soak"
+ALL_STEPS="build,tests,variant,checkcost,sanitize,bench,python,pybench,soak"
+VARIANT="${VARIANT:-seesaw}"
 STEPS="${STEPS:-${ALL_STEPS}}"
 SOAK_MINUTES="${SOAK_MINUTES:-10}"
 BUDGET_S="${BUDGET_S:-0}"
@@ -65,7 +68,7 @@ SANITIZE_FILTER="${SANITIZE_FILTER:-GpuEdgeCases.MixedLengths*:GpuEdgeCases.TwoK
 PYBENCH_ARGS="${PYBENCH_ARGS:-}"
 PY_SITE="${ROOT}/build-python/session/site"
 FLASHMLA_COMMIT="${FLASHMLA_COMMIT:-$(git -C "${ROOT}" rev-parse --short HEAD 2>/dev/null || echo unknown)}"
-export ROOT OUTDIR GRID_ARGS_STR BUILD_DIR SANITIZE_FILTER PYBENCH_ARGS PY_SITE FLASHMLA_COMMIT
+export VARIANT ROOT OUTDIR GRID_ARGS_STR BUILD_DIR SANITIZE_FILTER PYBENCH_ARGS PY_SITE FLASHMLA_COMMIT
 CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)"  # the Python package's CMake build, too
 export CMAKE_BUILD_PARALLEL_LEVEL
 
@@ -144,25 +147,25 @@ step_pybench() {
     --commit "${FLASHMLA_COMMIT}" --csv "${OUTDIR}/python-bench-${GPU_NAME:-gpu}.csv" ${PYBENCH_ARGS}
 }
 
-# The experimental kernel, selected by the environment (read once per process).
-step_wgmma_tests() {
-  FLASHMLA_EXPERIMENTAL_WGMMA=1 "${BUILD_DIR}/tests/flashmla_gpu_tests" \
+# Another kernel choice, selected by the environment (read once per process; src/sm90/decode.cu).
+step_variant_tests() {
+  FLASHMLA_DECODE_KERNEL="${VARIANT}" "${BUILD_DIR}/tests/flashmla_gpu_tests" \
     --gtest_filter='GpuEdgeCases.*:GpuRuntime.*:*GpuGrid*'
 }
-step_wgmma_racecheck() { FLASHMLA_EXPERIMENTAL_WGMMA=1 sanitize racecheck; }
-step_wgmma_grid() {
-  mkdir -p "${OUTDIR}/wgmma"
+step_variant_racecheck() { FLASHMLA_DECODE_KERNEL="${VARIANT}" sanitize racecheck; }
+step_variant_grid() {
+  mkdir -p "${OUTDIR}/variant"
   local gpu_name_arg=()
   [[ -n "${GPU_NAME}" ]] && gpu_name_arg=(--gpu-name "${GPU_NAME}")
   # shellcheck disable=SC2086  # GRID_ARGS_STR holds plain tokens
-  FLASHMLA_EXPERIMENTAL_WGMMA=1 "${BUILD_DIR}/bench/flashmla-bench" --grid "${gpu_name_arg[@]}" \
-    --out "${OUTDIR}/wgmma/" --commit "${FLASHMLA_COMMIT}+wgmma" ${GRID_ARGS_STR}
+  FLASHMLA_DECODE_KERNEL="${VARIANT}" "${BUILD_DIR}/bench/flashmla-bench" --grid "${gpu_name_arg[@]}" \
+    --out "${OUTDIR}/variant/" --commit "${FLASHMLA_COMMIT}+${VARIANT}" ${GRID_ARGS_STR}
 }
 
 step_soak() { "${BUILD_DIR}/tests/flashmla_gpu_soak" --minutes "${SOAK_EFFECTIVE_MINUTES}"; }
 
 export -f step_build step_tests step_checkcost sanitize step_memcheck step_racecheck step_demo \
-  step_grid step_python step_pybench step_soak step_wgmma_tests step_wgmma_racecheck step_wgmma_grid
+  step_grid step_python step_pybench step_soak step_variant_tests step_variant_racecheck step_variant_grid
 
 # One line of a log that says how a step went.
 result_of() {  # NAME LOG
@@ -170,13 +173,13 @@ result_of() {  # NAME LOG
   [[ -f "${log}" ]] || return 0
   case "$1" in
     build) grep -m1 -E 'error|NOTICE' "${log}" | cut -c1-100 ;;
-    tests|wgmma_tests) grep -E '^\[  (PASSED  |FAILED  |SKIPPED )\] [0-9]+ test' "${log}" |
+    tests|variant_tests) grep -E '^\[  (PASSED  |FAILED  |SKIPPED )\] [0-9]+ test' "${log}" |
       sed 's/, listed below://' | tr -s ' ' | paste -sd' ' ;;
     memcheck) grep -m1 -E 'ERROR SUMMARY' "${log}" ;;
-    racecheck|wgmma_racecheck) grep -m1 -E 'RACECHECK SUMMARY|ERROR SUMMARY' "${log}" ;;
+    racecheck|variant_racecheck) grep -m1 -E 'RACECHECK SUMMARY|ERROR SUMMARY' "${log}" ;;
     demo) grep -E '^(rate|check):' "${log}" | cut -c1-60 | paste -sd' ' ;;
-    wgmma_grid) local csv="${OUTDIR}/wgmma/${GPU_NAME:-gpu}.csv"
-      if [[ -f "${csv}" ]]; then echo "$(($(wc -l <"${csv}") - 1)) rows in wgmma/$(basename "${csv}")"; fi ;;
+    variant_grid) local csv="${OUTDIR}/variant/${GPU_NAME:-gpu}.csv"
+      if [[ -f "${csv}" ]]; then echo "$(($(wc -l <"${csv}") - 1)) rows in variant/$(basename "${csv}")"; fi ;;
     grid) local csv="${OUTDIR}/${GPU_NAME:-gpu}.csv"
       if [[ -f "${csv}" ]]; then echo "$(($(wc -l <"${csv}") - 1)) rows in $(basename "${csv}")"; fi ;;
     python) grep -E '(passed|failed|error|SKIP)' "${log}" | tail -1 | cut -c1-100 ;;
@@ -238,16 +241,16 @@ run_step() {
 echo "tools/gpu_session.sh: steps ${STEPS}; commit ${FLASHMLA_COMMIT}; gpu ${GPU_NAME:-?}; logs in ${OUTDIR}"
 selected build && run_step build build.log 1500
 selected tests && run_step tests gpu_tests.log 1800
-if selected wgmma; then
+if selected variant; then
   failed_before=${FAILED}
   FAILED=0
-  run_step wgmma_tests wgmma_tests.log 900
-  run_step wgmma_racecheck wgmma_racecheck.log 900
-  # Correct first: the experimental kernel is timed only when it passed the tests and racecheck.
+  run_step variant_tests variant_tests.log 900
+  run_step variant_racecheck variant_racecheck.log 900
+  # Correct first: the variant is timed only when it passed the tests and racecheck.
   if ((FAILED == 0)); then
-    run_step wgmma_grid wgmma_grid.log 1200
+    run_step variant_grid variant_grid.log 1200
   else
-    SUMMARY+=("$(printf '%-10s %-14s %6s  %-15s %s' wgmma_grid skipped - - "wgmma tests or racecheck failed")")
+    SUMMARY+=("$(printf '%-10s %-14s %6s  %-15s %s' variant_grid skipped - - "variant tests or racecheck failed")")
     write_summary
   fi
   ((failed_before)) && FAILED=1

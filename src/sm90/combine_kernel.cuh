@@ -1,6 +1,6 @@
 // The combine kernel: merges the float32 partial results of a sequence's splits with log-sum-exp
-// weights. One warp per query row; sequences that fit one split were written directly by the decode
-// kernel and are skipped.
+// weights. One warp per query row and quarter of its columns; sequences that fit one split were
+// written directly by the decode kernel and are skipped.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -10,30 +10,46 @@
 
 #include "flashmla/constants.h"
 #include "sm90/decode_params.h"
+#include "sm90/ptx_primitives.cuh"
 
 namespace flashmla {
 namespace sm90 {
 
-constexpr int kCombineRowsPerBlock = 8;  // one warp per row
+constexpr int kCombineRowsPerBlock = 8;  // one warp per row and column part
 constexpr int kCombineThreads = kCombineRowsPerBlock * 32;
+// Each row's 512 columns are merged by 4 blocks (one float4 per lane): a batch of one long
+// sequence has few rows and many splits, and needs the parallelism.
+constexpr int kCombineColumnParts = 4;
+constexpr int kCombineUnroll = 4;  // splits whose loads are in flight at once
 
 template <typename T>
-__device__ __forceinline__ T from_float(float v);
+__device__ __forceinline__ uint32_t pack_pair(float lo, float hi);
 template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
+__device__ __forceinline__ uint32_t pack_pair<__nv_bfloat16>(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
 }
 template <>
-__device__ __forceinline__ __half from_float<__half>(float v) {
-  return __float2half_rn(v);
+__device__ __forceinline__ uint32_t pack_pair<__half>(float lo, float hi) {
+  __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
 }
 
-// Grid: (b, h_kv, ceil(q_rows / 8)).
+__device__ __forceinline__ void add_scaled(float4& acc, float w, const float4& x) {
+  acc.x += w * x.x;
+  acc.y += w * x.y;
+  acc.z += w * x.z;
+  acc.w += w * x.w;
+}
+
+// Grid: (b, h_kv, ceil(q_rows / 8) * kCombineColumnParts).
 template <typename T>
 __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(const DecodeParams p) {
+  wait_for_prerequisite_grid();  // the decode kernel's partial results
   const int seq = blockIdx.x;
   const int kv_head = blockIdx.y;
-  const int q_row = blockIdx.z * kCombineRowsPerBlock + threadIdx.x / 32;
+  const int q_row = (blockIdx.z / kCombineColumnParts) * kCombineRowsPerBlock + threadIdx.x / 32;
+  const int col_part = blockIdx.z % kCombineColumnParts;
   const int lane = threadIdx.x % 32;
   const int first_slot = p.num_splits[seq];
   const int splits = p.num_splits[seq + 1] - first_slot;
@@ -54,35 +70,34 @@ __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(const Deco
   const bool empty = max_lse == -INFINITY;
   const float lse = empty ? INFINITY : max_lse + logf(sum);
 
-  constexpr int kColsPerLane = kHeadDimV / 32;  // 16, as four float4
-  float acc[kColsPerLane];
-#pragma unroll
-  for (int c = 0; c < kColsPerLane; ++c) acc[c] = 0.f;
+  const int col = col_part * (kHeadDimV / kCombineColumnParts) + lane * 4;
+  float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
   if (!empty) {
-    for (int s = 0; s < splits; ++s) {
-      const int64_t row = row0 + s * slot_stride;
-      const float w = expf(p.lse_accum[row] - lse);
-      const float4* src = reinterpret_cast<const float4*>(p.o_accum + row * kHeadDimV);
+    int s = 0;
+    // Several splits' loads are issued before any is used: the loop is bound by memory latency.
+    for (; s + kCombineUnroll <= splits; s += kCombineUnroll) {
+      float w[kCombineUnroll];
+      float4 x[kCombineUnroll];
 #pragma unroll
-      for (int v = 0; v < kColsPerLane / 4; ++v) {
-        const float4 x = src[v * 32 + lane];
-        acc[4 * v + 0] += w * x.x;
-        acc[4 * v + 1] += w * x.y;
-        acc[4 * v + 2] += w * x.z;
-        acc[4 * v + 3] += w * x.w;
+      for (int u = 0; u < kCombineUnroll; ++u) {
+        const int64_t row = row0 + (s + u) * slot_stride;
+        w[u] = p.lse_accum[row];
+        x[u] = *reinterpret_cast<const float4*>(p.o_accum + row * kHeadDimV + col);
       }
+#pragma unroll
+      for (int u = 0; u < kCombineUnroll; ++u) add_scaled(acc, expf(w[u] - lse), x[u]);
+    }
+    for (; s < splits; ++s) {
+      const int64_t row = row0 + s * slot_stride;
+      add_scaled(acc, expf(p.lse_accum[row] - lse),
+                 *reinterpret_cast<const float4*>(p.o_accum + row * kHeadDimV + col));
     }
   }
   const int token = q_row / p.ngroups;
   const int head = kv_head * p.ngroups + q_row % p.ngroups;
   T* out = static_cast<T*>(p.out) + ((static_cast<int64_t>(seq) * p.s_q + token) * p.h_q + head) * kHeadDimV;
-#pragma unroll
-  for (int v = 0; v < kColsPerLane / 4; ++v) {
-    const int col = (v * 32 + lane) * 4;
-#pragma unroll
-    for (int e = 0; e < 4; ++e) out[col + e] = from_float<T>(acc[4 * v + e]);
-  }
-  if (lane == 0) p.lse[(static_cast<int64_t>(seq) * p.h_q + head) * p.s_q + token] = lse;
+  *reinterpret_cast<uint2*>(out + col) = make_uint2(pack_pair<T>(acc.x, acc.y), pack_pair<T>(acc.z, acc.w));
+  if (col_part == 0 && lane == 0) p.lse[(static_cast<int64_t>(seq) * p.h_q + head) * p.s_q + token] = lse;
 }
 
 }  // namespace sm90

@@ -6,6 +6,7 @@
 #include "sm90/cuda_check.h"
 #include "sm90/decode_launch.h"
 #include "sm90/sm90_backend.h"
+#include "sm90/tensor_map.h"
 
 namespace flashmla {
 namespace sm90 {
@@ -20,14 +21,19 @@ void split_workspace(const DecodeArgs& args, const DecodeShape& shape, DecodePar
   params->lse_accum = params->o_accum + rows * kHeadDimV;
 }
 
-// FLASHMLA_EXPERIMENTAL_WGMMA=1 opts into the warpgroup-MMA kernel for 64-row tiles. It is off by
-// default until the GPU test suite has passed on it (bench/NOTES.md); read once per process.
-bool experimental_wgmma_enabled() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("FLASHMLA_EXPERIMENTAL_WGMMA");
-    return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
+// FLASHMLA_DECODE_KERNEL picks the kernels for comparisons (bench/NOTES.md): "seesaw" (on every
+// shape), "wgmma" (the first warpgroup-MMA kernel for 64-row tiles), "mma" (mma.sync everywhere);
+// unset, empty or "auto": the default. Read once per process.
+KernelChoice kernel_choice() {
+  static const KernelChoice choice = [] {
+    const char* v = std::getenv("FLASHMLA_DECODE_KERNEL");
+    if (v == nullptr) return KernelChoice::kAuto;
+    if (std::strcmp(v, "seesaw") == 0) return KernelChoice::kSeesawAll;
+    if (std::strcmp(v, "wgmma") == 0) return KernelChoice::kWgmma;
+    if (std::strcmp(v, "mma") == 0) return KernelChoice::kMma;
+    return KernelChoice::kAuto;
   }();
-  return enabled;
+  return choice;
 }
 
 }  // namespace
@@ -62,10 +68,12 @@ Status decode(const DecodeArgs& args, const DecodeShape& shape) {
   params.causal = shape.causal;
 
   cudaStream_t stream = static_cast<cudaStream_t>(args.stream);
-  const bool wgmma = experimental_wgmma_enabled();
+  CUtensorMap k_map;
+  const CUtensorMap* k_map_ptr = make_k_cache_tensor_map(args.k_cache, &k_map) ? &k_map : nullptr;
+  const KernelChoice choice = kernel_choice();
   if (shape.dtype == DType::kBFloat16)
-    return launch_decode_bf16(params, shape.num_sm_parts, wgmma, stream);
-  return launch_decode_fp16(params, shape.num_sm_parts, wgmma, stream);
+    return launch_decode_bf16(params, k_map_ptr, shape.num_sm_parts, choice, stream);
+  return launch_decode_fp16(params, k_map_ptr, shape.num_sm_parts, choice, stream);
 }
 
 }  // namespace sm90

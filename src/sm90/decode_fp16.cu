@@ -4,9 +4,9 @@
 namespace flashmla {
 namespace sm90 {
 
-Status launch_decode_fp16(const DecodeParams& params, int num_sm_parts, bool experimental_wgmma,
-                          cudaStream_t stream) {
-  return launch_decode<__half>(params, num_sm_parts, experimental_wgmma, stream);
+Status launch_decode_fp16(const DecodeParams& params, const CUtensorMap* k_map, int num_sm_parts,
+                          KernelChoice choice, cudaStream_t stream) {
+  return launch_decode<__half>(params, k_map, num_sm_parts, choice, stream);
 }
 
 }  // namespace sm90

@@ -1,10 +1,11 @@
-// Chooses the row tile for the shape and launches the decode kernel, then the combine kernel.
+// Chooses the decode kernel and row tile for the shape and launches it, then the combine kernel.
 #pragma once
 
 #include "sm90/combine_kernel.cuh"
 #include "sm90/cuda_check.h"
 #include "sm90/decode_kernel.cuh"
 #include "sm90/decode_launch.h"
+#include "sm90/seesaw_launch.h"
 
 namespace flashmla {
 namespace sm90 {
@@ -23,24 +24,38 @@ Status launch_decode_tile(const DecodeParams& params, int num_sm_parts, cudaStre
 }
 
 template <typename T>
-Status launch_decode(const DecodeParams& params, int num_sm_parts, bool experimental_wgmma,
-                     cudaStream_t stream) {
-  // Smaller row tiles for few rows: padding 16 rows to 64 would waste 3/4 of the tensor-core work.
+Status launch_decode(const DecodeParams& params, const CUtensorMap* k_map, int num_sm_parts,
+                     KernelChoice choice, cudaStream_t stream) {
+  const bool wide = params.q_rows > 32;
   Status st;
-  if (params.q_rows <= 16) {
+  if (k_map != nullptr && (choice == KernelChoice::kSeesawAll || (wide && choice == KernelChoice::kAuto))) {
+    st = launch_seesaw<T>(params, *k_map, num_sm_parts, stream);
+  } else if (params.q_rows <= 16) {
+    // Smaller row tiles for few rows: padding 16 rows to 64 would waste 3/4 of the tensor-core work.
     st = launch_decode_tile<T, 1>(params, num_sm_parts, stream);
   } else if (params.q_rows <= 32) {
     st = launch_decode_tile<T, 2>(params, num_sm_parts, stream);
-  } else if (experimental_wgmma) {
-    st = launch_decode_tile<T, 4, true>(params, num_sm_parts, stream);
-  } else {
+  } else if (choice == KernelChoice::kMma) {
     st = launch_decode_tile<T, 4>(params, num_sm_parts, stream);
+  } else {
+    st = launch_decode_tile<T, 4, true>(params, num_sm_parts, stream);
   }
   if (!st.ok()) return st;
-  const dim3 grid(static_cast<unsigned>(params.batch), params.h_kv,
-                  (params.q_rows + kCombineRowsPerBlock - 1) / kCombineRowsPerBlock);
-  mla_combine_kernel<T><<<grid, kCombineThreads, 0, stream>>>(params);
-  FLASHMLA_CHECK_LAUNCH("mla_combine_kernel launch");
+  // Programmatic dependent launch: the combine grid is launched while the decode grid runs (each
+  // decode block allows it on entry) and waits in griddepcontrol.wait until the decode grid has
+  // finished and its writes are visible, so the launch latency is hidden.
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(params.batch), params.h_kv,
+                        (params.q_rows + kCombineRowsPerBlock - 1) / kCombineRowsPerBlock *
+                            kCombineColumnParts);
+  config.blockDim = dim3(kCombineThreads);
+  config.stream = stream;
+  cudaLaunchAttribute attribute;
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  FLASHMLA_CUDA_RETURN(cudaLaunchKernelEx(&config, mla_combine_kernel<T>, params));
   return Status::Ok();
 }
 

@@ -2,6 +2,7 @@
 // unit (decode_bf16.cu, decode_fp16.cu) to keep compile times down.
 #pragma once
 
+#include <cuda.h>
 #include <cuda_runtime.h>
 
 #include "flashmla/status.h"
@@ -10,11 +11,17 @@
 namespace flashmla {
 namespace sm90 {
 
-// experimental_wgmma selects the warpgroup-MMA variant for 64-row tiles (not yet verified on a GPU).
-Status launch_decode_bf16(const DecodeParams& params, int num_sm_parts, bool experimental_wgmma,
-                          cudaStream_t stream);
-Status launch_decode_fp16(const DecodeParams& params, int num_sm_parts, bool experimental_wgmma,
-                          cudaStream_t stream);
+// Which decode kernel serves which row tile. kAuto: the seesaw kernel (seesaw_kernel.cuh) for
+// 64-row tiles, the mma.sync kernel (decode_kernel.cuh) for 16- and 32-row tiles. The others are
+// for comparisons (FLASHMLA_DECODE_KERNEL, see decode.cu): seesaw on every shape (rows padded to
+// 64), the first warpgroup-MMA kernel for 64-row tiles, or mma.sync everywhere.
+enum class KernelChoice { kAuto, kSeesawAll, kWgmma, kMma };
+
+// k_map: the cache's TMA descriptor, or nullptr where it could not be built (then no seesaw).
+Status launch_decode_bf16(const DecodeParams& params, const CUtensorMap* k_map, int num_sm_parts,
+                          KernelChoice choice, cudaStream_t stream);
+Status launch_decode_fp16(const DecodeParams& params, const CUtensorMap* k_map, int num_sm_parts,
+                          KernelChoice choice, cudaStream_t stream);
 
 }  // namespace sm90
 }  // namespace flashmla

@@ -83,6 +83,38 @@ __device__ __forceinline__ void wgmma_m64n32k16<__half>(float* d, uint64_t desc_
 #undef FLASHMLA_WGMMA_M64N32K16
 
 
+// S = Q K^T for a whole page in one warpgroup: 32 accumulators per thread (the m16n8 layout repeated
+// over 8 column tiles); both operands K-major; `accumulate` 0 overwrites d.
+#define FLASHMLA_WGMMA_M64N64K16(TYPE)                                                  \
+  asm volatile(                                                                         \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                     \
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " {"                  \
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"  \
+      "}, %32, %33, p, 1, 1, 0, 0;\n}\n"                                               \
+      :                                                                                 \
+        "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),  \
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),  \
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),  \
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])  \
+      : "l"(desc_a), "l"(desc_b), "r"(accumulate))
+
+template <typename T>
+__device__ __forceinline__ void wgmma_m64n64k16(float* d, uint64_t desc_a, uint64_t desc_b, int accumulate);
+
+template <>
+__device__ __forceinline__ void wgmma_m64n64k16<__nv_bfloat16>(float* d, uint64_t desc_a, uint64_t desc_b,
+                                                               int accumulate) {
+  FLASHMLA_WGMMA_M64N64K16("bf16");
+}
+
+template <>
+__device__ __forceinline__ void wgmma_m64n64k16<__half>(float* d, uint64_t desc_a, uint64_t desc_b,
+                                                        int accumulate) {
+  FLASHMLA_WGMMA_M64N64K16("f16");
+}
+
+#undef FLASHMLA_WGMMA_M64N64K16
+
 // O += P V: 128 accumulators per thread (the m16n8 layout repeated over 32 column tiles); A = P
 // (K-major), B = V (MN-major, hence the transpose flag 1 for B); always accumulates.
 #define FLASHMLA_WGMMA_M64N256K16_TB(TYPE)                                         \
@@ -141,6 +173,20 @@ __device__ __forceinline__ void wgmma_m64n256k16_acc_tb<__half>(float* d, uint64
 }
 
 #undef FLASHMLA_WGMMA_M64N256K16_TB
+
+}  // namespace sm90
+}  // namespace flashmla
+
+namespace flashmla {
+namespace sm90 {
+
+// Pins accumulator registers in place while a warpgroup MMA that writes them is in flight: the
+// compiler sees them read and written here, so it neither moves them nor reuses them meanwhile.
+template <int kCount>
+__device__ __forceinline__ void wgmma_pin(float* d) {
+#pragma unroll
+  for (int i = 0; i < kCount; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
 
 }  // namespace sm90
 }  // namespace flashmla

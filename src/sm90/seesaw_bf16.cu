@@ -1,0 +1,11 @@
+// The seesaw decode kernel for bfloat16 queries and caches.
+#include "sm90/seesaw_launch.cuh"
+
+namespace flashmla {
+namespace sm90 {
+
+template Status launch_seesaw<__nv_bfloat16>(const DecodeParams& params, const CUtensorMap& k_map,
+                                  int num_sm_parts, cudaStream_t stream);
+
+}  // namespace sm90
+}  // namespace flashmla

@@ -1,0 +1,328 @@
+// The seesaw decode kernel (64 query rows per block, warp-specialised, wgmma + TMA).
+//
+// Roles (seesaw_layout.cuh): a producer warp loads K pages slab by slab with TMA into two buffers;
+// two math warpgroups share the work of every page. Page g of the block's walk lives in buffer
+// g % 2 and is *owned* by warpgroup g % 2, which computes S = Q K^T for the whole page (64 x 64,
+// k = 576), runs the online softmax on it and publishes P (written over the page's RoPE slab, which
+// only S reads), the new row maxima and the rescale factor. Each warpgroup holds half of O (256
+// value columns) and applies every page, its own and the other's, in page order:
+// O = O * rescale + P V[:, half].
+//
+// The overlap: while the owner of page g runs its softmax, the other warpgroup's S for page g + 1 is
+// on the tensor cores, and its P V for page g - 1 follows; the softmax chain passes from one
+// warpgroup to the other through the published maxima (the "seesaw" of DESIGN.md section 4). It is
+// algebraically the ordinary online softmax, so results match the other kernels to rounding.
+//
+// Synchronisation: mbarriers full[buffer][slab] (TMA landed), empty[buffer][slab] (each of the 8
+// math warps arrives once per page per slab, after its last read), stats[warpgroup] (a page's owner
+// published P and its statistics). Q is loaded by the math threads with cp.async at each sequence
+// piece. Cache slots past a sequence's length may hold anything, NaN included: S masks them with a
+// select, and each warpgroup zeroes those rows of its value slabs before its P V reads them.
+#pragma once
+
+#include <cuda.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "sm90/decode_params.h"
+#include "sm90/mbarrier.cuh"
+#include "sm90/ptx_primitives.cuh"
+#include "sm90/seesaw_epilogue.cuh"
+#include "sm90/seesaw_layout.cuh"
+#include "sm90/seesaw_producer.cuh"
+#include "sm90/seesaw_softmax.cuh"
+#include "sm90/wgmma.cuh"
+
+namespace flashmla {
+namespace sm90 {
+namespace seesaw {
+
+// Per-thread view of the math warpgroups' shared state.
+struct MathContext {
+  int wg;       // 0 or 1: which pages it owns (g % 2 == wg) and which half of O it holds
+  int row0;     // first of this thread's two accumulator rows (the other is row0 + 8)
+  int lane;
+  int wg_tid;   // thread index within the warpgroup
+  uint32_t q_addr;
+  uint32_t k_addr;    // buffer b at k_addr + b * kTileBytes
+  uint32_t barriers;
+
+  __device__ uint32_t barrier(int index) const { return barriers + index * 8; }
+  __device__ uint32_t full(int buffer, int slab) const { return barrier(kFullBarriers + buffer * kSlabs + slab); }
+  __device__ uint32_t empty(int buffer, int slab) const { return barrier(kEmptyBarriers + buffer * kSlabs + slab); }
+  __device__ uint32_t buffer_addr(int buffer) const { return k_addr + buffer * kTileBytes; }
+};
+
+// One arrival of this warp on the empty barriers of `count` slabs of `buffer`, from slab_order
+// position `first` on (after the warp's last read of them).
+__device__ __forceinline__ void release_slabs(const MathContext& c, int buffer, int first, int count) {
+  __syncwarp();
+  if (c.lane == 0) {
+    for (int i = first; i < first + count; ++i) mbarrier_arrive(c.empty(buffer, slab_order(buffer, i)));
+  }
+}
+
+// S = Q K^T for the page in buffer c.wg (the caller's own), slab by slab as the TMA loads land.
+template <typename T>
+__device__ __forceinline__ void issue_s(const MathContext& c, float* s, int page_index) {
+  const uint32_t parity = static_cast<uint32_t>(page_index >> 1) & 1;
+  const uint32_t k_buf = c.buffer_addr(c.wg);
+  wgmma_fence();
+#pragma unroll
+  for (int i = 0; i < kSlabs; ++i) {
+    const int slab = slab_order(c.wg, i);
+    mbarrier_wait(c.full(c.wg, slab), parity);
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {  // k = 16 per step: 32 bytes along the 128-byte rows
+      const uint64_t desc_q = kmajor_sw128_desc(c.q_addr + slab * kSlabBytes + kk * 32);
+      const uint64_t desc_k = kmajor_sw128_desc(k_buf + slab * kSlabBytes + kk * 32);
+      wgmma_m64n64k16<T>(s, desc_q, desc_k, (i | kk) != 0 ? 1 : 0);
+    }
+  }
+  wgmma_commit();
+  wgmma_pin<32>(s);
+}
+
+// O[:, half c.wg] += P V for the page in `buffer` (P in its RoPE slab, V = its value slabs).
+template <typename T>
+__device__ __forceinline__ void issue_pv(const MathContext& c, float* o, int buffer) {
+  const uint32_t k_buf = c.buffer_addr(buffer);
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) {  // the page's 64 tokens in 4 steps of 16
+    const uint64_t desc_p = kmajor_sw128_desc(k_buf + kRopeSlab * kSlabBytes + kk * 32);
+    const uint64_t desc_v =
+        mnmajor_sw128_desc(k_buf + c.wg * kHalfSlabs * kSlabBytes + kk * 16 * 128, kSlabBytes);
+    wgmma_m64n256k16_acc_tb<T>(o, desc_p, desc_v);
+  }
+  wgmma_commit();
+  wgmma_pin<128>(o);
+}
+
+// Zeroes rows [valid, 64) of this warpgroup's value slabs of `buffer`, so that P V never multiplies
+// the (possibly NaN) cache slots past the sequence's length; the whole warpgroup calls it.
+__device__ __forceinline__ void zero_tail_rows(const MathContext& c, int buffer, int valid) {
+  const int chunks_per_slab = (kPageSize - valid) * 8;
+  const uint32_t first_slab = c.buffer_addr(buffer) + c.wg * kHalfSlabs * kSlabBytes;
+  for (int idx = c.wg_tid; idx < chunks_per_slab * kHalfSlabs; idx += 128) {
+    const int slab = idx / chunks_per_slab;
+    const int rem = idx % chunks_per_slab;
+    const uint32_t addr = first_slab + slab * kSlabBytes + (valid + rem / 8) * 128 + (rem % 8) * 16;
+    asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(addr), "r"(0) : "memory");
+  }
+  fence_proxy_async_smem();  // generic stores -> the tensor cores' reads
+  named_barrier_sync(kBarWarpgroup + c.wg, 128);
+}
+
+__device__ __forceinline__ void rescale(float* o, float* row_sum, const float* factor) {
+#pragma unroll
+  for (int t = 0; t < 32; ++t) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o[4 * t + e] *= factor[e >> 1];
+  }
+  row_sum[0] *= factor[0];
+  row_sum[1] *= factor[1];
+}
+
+// Loads the piece's 64 query rows (zero rows past q_rows) into the Q slabs; all math threads.
+template <typename T>
+__device__ __forceinline__ void load_q(const DecodeParams& p, const MathContext& c, int seq,
+                                       int kv_head, int row_base, int math_tid) {
+  const T* q = static_cast<const T*>(p.q);
+  constexpr int kChunks = kHeadDimK / 8;  // 16-byte chunks per row
+  for (int idx = math_tid; idx < kRows * kChunks; idx += kMathThreads) {
+    const int row = idx / kChunks;
+    const int chunk = idx % kChunks;
+    const int q_row = row_base + row;
+    const bool valid = q_row < p.q_rows;
+    const int token = q_row / p.ngroups;
+    const int head = kv_head * p.ngroups + q_row % p.ngroups;
+    const T* src = q + (valid ? seq * p.q_stride_batch + token * p.q_stride_token +
+                                    head * p.q_stride_head + chunk * 8
+                              : 0);
+    cp_async_16(c.q_addr + (chunk >> 3) * kSlabBytes + row * 128 + (((chunk & 7) ^ (row & 7)) << 4),
+                src, valid);
+  }
+  cp_async_commit();
+  cp_async_wait<0>();
+  fence_proxy_async_smem();  // cp.async writes -> wgmma reads
+  named_barrier_sync(kBarMath, kMathThreads);
+}
+
+template <typename T>
+__device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange& range,
+                                         const MathContext& c, int kv_head, int row_base,
+                                         float* s_stats, float* s_row_sum, uint8_t* smem) {
+  const int math_tid = c.wg * 128 + c.wg_tid;
+  float* my_stats = s_stats + c.wg * 2 * kRows;           // [max | rescale][64] of my pages
+  float* other_stats = s_stats + (1 - c.wg) * 2 * kRows;
+  const uint32_t my_stats_bar = c.barrier(kStatsBarriers + c.wg);
+  const uint32_t other_stats_bar = c.barrier(kStatsBarriers + 1 - c.wg);
+  T* my_p_slab = reinterpret_cast<T*>(smem + kOffK + c.wg * kTileBytes + kRopeSlab * kSlabBytes);
+
+  int g = 0;  // pages of this block's walk before the current piece
+  for (int seq = range.begin_seq; seq <= range.end_seq; ++seq) {
+    const Piece piece = piece_of(p, range, seq);
+    const int n = piece.num_pages;
+    if (n > 0) load_q<T>(p, c, seq, kv_head, row_base, math_tid);
+
+    int limit[2];  // keys visible to each of this thread's rows: [0, limit)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int q_row = row_base + c.row0 + 8 * r;
+      const int token = q_row / p.ngroups;
+      limit[r] = q_row >= p.q_rows ? 0 : (p.causal ? piece.seqlen - p.s_q + token + 1 : piece.seqlen);
+    }
+    auto valid_rows = [&](int j) { return piece.seqlen - (piece.page_begin + j) * kPageSize; };
+
+    float o[128];
+#pragma unroll
+    for (int i = 0; i < 128; ++i) o[i] = 0.f;
+    float row_sum[2] = {0.f, 0.f};
+    float run_max[2] = {-INFINITY, -INFINITY};
+    float s[32];
+
+    const int first_own = (c.wg - g) & 1;  // first j with (g + j) % 2 == wg
+    if (first_own < n) issue_s<T>(c, s, g + first_own);
+    for (int j = first_own; j < n; j += 2) {
+      const int page_index = g + j;
+      // The statistics of page j - 1 (the other warpgroup's) give this page's previous maxima.
+      float prev_max[2] = {-INFINITY, -INFINITY};
+      float prev_rescale[2] = {1.f, 1.f};
+      const bool has_prev = j >= 1;
+      if (has_prev) {
+        mbarrier_wait(other_stats_bar, static_cast<uint32_t>((page_index - 1) >> 1) & 1);
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          prev_max[r] = other_stats[c.row0 + 8 * r];
+          prev_rescale[r] = other_stats[kRows + c.row0 + 8 * r];
+        }
+      }
+      wgmma_wait<0>();  // S of this page
+      wgmma_pin<32>(s);
+      release_slabs(c, c.wg, kHalfSlabs, kHalfSlabs);  // the other half's value slabs: S only
+
+      const SoftmaxStep step = softmax_step(s, prev_max, (piece.page_begin + j) * kPageSize, limit,
+                                            p.scale_log2, c.lane);
+      store_p<T>(my_p_slab, s, c.row0, c.lane);
+      if ((c.lane & 3) == 0) {
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          my_stats[c.row0 + 8 * r] = step.max[r];
+          my_stats[kRows + c.row0 + 8 * r] = step.rescale[r];
+        }
+      }
+      fence_proxy_async_smem();  // P stores -> the other warpgroup's wgmma reads
+      __syncwarp();
+      if (c.lane == 0) mbarrier_arrive(my_stats_bar);
+
+      if (has_prev) {  // page j - 1: not the sequence's last, so never partial
+        const int other = 1 - c.wg;
+        release_slabs(c, other, 0, kHalfSlabs);  // its owner's value half: never read here
+        for (int i = 0; i < kHalfSlabs; ++i)
+          mbarrier_wait(c.full(other, c.wg * kHalfSlabs + i), static_cast<uint32_t>((page_index - 1) >> 1) & 1);
+        rescale(o, row_sum, prev_rescale);
+        issue_pv<T>(c, o, other);
+        wgmma_wait<0>();
+        wgmma_pin<128>(o);
+        release_slabs(c, other, kHalfSlabs, kHalfSlabs + 1);  // my value half and P
+      }
+      if (valid_rows(j) < kPageSize) zero_tail_rows(c, c.wg, valid_rows(j));
+      rescale(o, row_sum, step.rescale);
+      row_sum[0] += step.row_sum[0];
+      row_sum[1] += step.row_sum[1];
+      run_max[0] = step.max[0];
+      run_max[1] = step.max[1];
+      issue_pv<T>(c, o, c.wg);
+      wgmma_wait<0>();
+      wgmma_pin<128>(o);
+      // Own value half, then the RoPE slab (P): positions 0..3 and 8 of slab_order. Before the next
+      // S: its page reuses this buffer, so the producer needs these releases to load it.
+      release_slabs(c, c.wg, 0, kHalfSlabs);
+      release_slabs(c, c.wg, kRopeSlab, 1);
+      if (j + 2 < n) issue_s<T>(c, s, page_index + 2);
+    }
+
+    // The piece's last page, when it is the other warpgroup's, has not been applied yet.
+    if (n > 0 && ((g + n - 1) & 1) != c.wg) {
+      const int j = n - 1;
+      const int page_index = g + j;
+      const int other = 1 - c.wg;
+      const uint32_t parity = static_cast<uint32_t>(page_index >> 1) & 1;
+      mbarrier_wait(other_stats_bar, parity);
+      float factor[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        run_max[r] = other_stats[c.row0 + 8 * r];
+        factor[r] = other_stats[kRows + c.row0 + 8 * r];
+      }
+      release_slabs(c, other, 0, kHalfSlabs);  // its owner's value half: never read here
+      for (int i = 0; i < kHalfSlabs; ++i) mbarrier_wait(c.full(other, c.wg * kHalfSlabs + i), parity);
+      if (valid_rows(j) < kPageSize) zero_tail_rows(c, other, valid_rows(j));
+      rescale(o, row_sum, factor);
+      issue_pv<T>(c, o, other);
+      wgmma_wait<0>();
+      wgmma_pin<128>(o);
+      release_slabs(c, other, kHalfSlabs, kHalfSlabs + 1);  // my value half and P
+    }
+
+    store_piece<T>(p, piece, kv_head, row_base, o, row_sum, run_max, s_row_sum, c.wg, c.row0, c.lane);
+    g += n;
+  }
+}
+
+}  // namespace seesaw
+
+// Grid: (SM parts, h_kv, ceil(q_rows / 64)); seesaw::kThreads threads; seesaw::kSmemBytes.
+template <typename T>
+__global__ void __launch_bounds__(seesaw::kThreads, 1)
+    mla_seesaw_kernel(const DecodeParams p, const __grid_constant__ CUtensorMap k_map) {
+  using namespace seesaw;
+  extern __shared__ __align__(1024) uint8_t smem[];
+  const uint32_t base = smem_addr(smem);
+  if (base % 1024 != 0) __trap();  // the swizzle atoms' addresses would be wrong
+  allow_dependent_launch();  // the combine kernel may launch and wait for this grid
+
+  const int tid = threadIdx.x;
+  // Broadcast from lane 0 so the compiler knows the warp index is uniform in a warp: role branches
+  // on it are then not divergent, and wgmma is not serialised.
+  const int warp = __shfl_sync(0xffffffffu, tid / 32, 0);
+  const int lane = tid % 32;
+  const int kv_head = blockIdx.y;
+  const int row_base = blockIdx.z * kRows;
+  const PartRange range = part_range(p, blockIdx.x);
+  const uint32_t barriers = base + kOffBarriers;
+
+  if (tid == 0) {
+    for (int i = 0; i < kBuffers * kSlabs; ++i) {
+      mbarrier_init(barriers + (kFullBarriers + i) * 8, 1);
+      mbarrier_init(barriers + (kEmptyBarriers + i) * 8, kMathThreads / 32);
+    }
+    for (int w = 0; w < kMathWarpgroups; ++w) mbarrier_init(barriers + (kStatsBarriers + w) * 8, 4);
+    fence_mbarrier_init();
+  }
+  if (warp == kProducerWarp && lane == 0) prefetch_tensor_map(&k_map);
+  __syncthreads();  // the last block-wide barrier: the producer warpgroup leaves below
+
+  if (warp >= kProducerWarp) {
+    setmaxnreg_dec<kProducerRegisters>();
+    if (warp == kProducerWarp && lane == 0) run_producer(p, &k_map, range, kv_head, base + kOffK, barriers);
+    return;
+  }
+  setmaxnreg_inc<kMathRegisters>();
+  MathContext c;
+  c.wg = warp / 4;
+  c.row0 = (warp % 4) * 16 + lane / 4;
+  c.lane = lane;
+  c.wg_tid = tid % 128;
+  c.q_addr = base + kOffQ;
+  c.k_addr = base + kOffK;
+  c.barriers = barriers;
+  run_math<T>(p, range, c, kv_head, row_base, reinterpret_cast<float*>(smem + kOffStats),
+              reinterpret_cast<float*>(smem + kOffRowSum), smem);
+}
+
+}  // namespace sm90
+}  // namespace flashmla
