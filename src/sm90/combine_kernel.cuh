@@ -10,7 +10,6 @@
 
 #include "flashmla/constants.h"
 #include "sm90/decode_params.h"
-#include "sm90/ptx_primitives.cuh"
 
 namespace flashmla {
 namespace sm90 {
@@ -45,7 +44,6 @@ __device__ __forceinline__ void add_scaled(float4& acc, float w, const float4& x
 // Grid: (b, h_kv, ceil(q_rows / 8) * kCombineColumnParts).
 template <typename T>
 __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(const DecodeParams p) {
-  wait_for_prerequisite_grid();  // the decode kernel's partial results
   const int seq = blockIdx.x;
   const int kv_head = blockIdx.y;
   const int q_row = (blockIdx.z / kCombineColumnParts) * kCombineRowsPerBlock + threadIdx.x / 32;

@@ -93,7 +93,6 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) mla_decode_kernel(const Dec
   if constexpr (kWgmma) {
     if (s_q_addr % 1024 != 0) __trap();  // the swizzle atoms' addresses would be wrong
   }
-  allow_dependent_launch();  // the combine kernel may launch and wait for this grid
 
   const int part = blockIdx.x;
   const int kv_head = blockIdx.y;

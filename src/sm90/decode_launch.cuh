@@ -41,21 +41,11 @@ Status launch_decode(const DecodeParams& params, const CUtensorMap* k_map, int n
     st = launch_decode_tile<T, 4, true>(params, num_sm_parts, stream);
   }
   if (!st.ok()) return st;
-  // Programmatic dependent launch: the combine grid is launched while the decode grid runs (each
-  // decode block allows it on entry) and waits in griddepcontrol.wait until the decode grid has
-  // finished and its writes are visible, so the launch latency is hidden.
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(static_cast<unsigned>(params.batch), params.h_kv,
-                        (params.q_rows + kCombineRowsPerBlock - 1) / kCombineRowsPerBlock *
-                            kCombineColumnParts);
-  config.blockDim = dim3(kCombineThreads);
-  config.stream = stream;
-  cudaLaunchAttribute attribute;
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attribute;
-  config.numAttrs = 1;
-  FLASHMLA_CUDA_RETURN(cudaLaunchKernelEx(&config, mla_combine_kernel<T>, params));
+  const dim3 grid(static_cast<unsigned>(params.batch), params.h_kv,
+                  (params.q_rows + kCombineRowsPerBlock - 1) / kCombineRowsPerBlock *
+                      kCombineColumnParts);
+  mla_combine_kernel<T><<<grid, kCombineThreads, 0, stream>>>(params);
+  FLASHMLA_CHECK_LAUNCH("mla_combine_kernel launch");
   return Status::Ok();
 }
 

@@ -98,16 +98,6 @@ struct ElementTraits<__half> {
   }
 };
 
-// Programmatic dependent launch: allows the next kernel on the stream to be launched now...
-__device__ __forceinline__ void allow_dependent_launch() {
-  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-}
-// ...which waits here until this kernel has completed and its memory writes are visible (a no-op
-// when the kernel was launched without the programmatic-serialization attribute).
-__device__ __forceinline__ void wait_for_prerequisite_grid() {
-  asm volatile("griddepcontrol.wait;\n" ::: "memory");
-}
-
 // 2^x with the hardware approximation (relative error ~2^-22); 2^-inf = 0.
 __device__ __forceinline__ float fast_exp2(float x) {
   float y;

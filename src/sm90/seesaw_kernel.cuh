@@ -283,7 +283,6 @@ __global__ void __launch_bounds__(seesaw::kThreads, 1)
   extern __shared__ __align__(1024) uint8_t smem[];
   const uint32_t base = smem_addr(smem);
   if (base % 1024 != 0) __trap();  // the swizzle atoms' addresses would be wrong
-  allow_dependent_launch();  // the combine kernel may launch and wait for this grid
 
   const int tid = threadIdx.x;
   // Broadcast from lane 0 so the compiler knows the warp index is uniform in a warp: role branches
