@@ -7,10 +7,11 @@
 // 64 tokens for S = Q K^T and the 512 value columns for O += P V. The warps of a row group agree on
 // the running row maximum through shared memory, and exchange P through shared memory.
 //
-// kWgmma (experimental, 64-row tiles only; FLASHMLA_EXPERIMENTAL_WGMMA=1): S = Q K^T and O += P V
-// on warpgroup MMA straight from shared memory instead of ldmatrix + m16n8k16, with Q and K stored
-// in wgmma's 128-byte-swizzle atom layout. Warpgroup g takes tokens 32g..32g+31 of S and value
-// columns 256g..256g+255 of O. NOT YET RUN ON A GPU: see bench/NOTES.md.
+// The default for 16- and 32-row tiles; 64-row tiles normally go to the seesaw kernel
+// (seesaw_kernel.cuh). kWgmma (64-row tiles only; the fallback when no TMA descriptor can be built,
+// or FLASHMLA_DECODE_KERNEL=wgmma): S = Q K^T and O += P V on warpgroup MMA straight from shared
+// memory instead of ldmatrix + m16n8k16, with Q and K stored in wgmma's 128-byte-swizzle atom
+// layout. Warpgroup g takes tokens 32g..32g+31 of S and value columns 256g..256g+255 of O.
 //
 // Per page: wait for the page (cp.async, zero-filled past the sequence's length), start the copy of
 // the next page into the other buffer, S on the tensor cores (m16n8k16, k = 576), mask, online
