@@ -45,6 +45,8 @@
 #   SANITIZE_FILTER  gtest filter of the sanitizer runs
 #   PYBENCH_ARGS     extra arguments of bench/bench_python.py
 #   FLASHMLA_BUILD_DIR  the CMake build tree (default build/gpu)
+#   ARCHIVE          also pack OUTDIR into this .tgz at the end (the device tool returns a
+#                    limited number of files per call: one archive carries every log)
 # Exit status: 0 when every selected step passed, 1 otherwise.
 set -uo pipefail
 
@@ -290,4 +292,8 @@ fi
 write_summary
 echo
 cat "${OUTDIR}/summary.txt"
+if [[ -n "${ARCHIVE:-}" ]]; then
+  tar czf "${ARCHIVE}" -C "$(dirname "${OUTDIR}")" "$(basename "${OUTDIR}")" &&
+    echo "logs packed into ${ARCHIVE}"
+fi
 exit "${FAILED}"
