@@ -1,12 +1,12 @@
 // The seesaw decode kernel (64 query rows per block, warp-specialised, wgmma + TMA).
 //
-// Roles (seesaw_layout.cuh): a producer warp loads K pages slab by slab with TMA into two buffers;
-// two math warpgroups share the work of every page. Page g of the block's walk lives in buffer
-// g % 2 and is *owned* by warpgroup g % 2, which computes S = Q K^T for the whole page (64 x 64,
-// k = 576), runs the online softmax on it and publishes P (written over the page's RoPE slab, which
-// only S reads), the new row maxima and the rescale factor. Each warpgroup holds half of O (256
-// value columns) and applies every page, its own and the other's, in page order:
-// O = O * rescale + P V[:, half].
+// Roles (seesaw_layout.cuh): a producer warpgroup (one thread issues the loads) brings K pages in
+// slab by slab with TMA, into two buffers; two math warpgroups share the work of every page. Page g
+// of the block's walk lives in buffer g % 2 and is *owned* by warpgroup g % 2, which computes
+// S = Q K^T for the whole page (64 x 64, k = 576), runs the online softmax on it and publishes P
+// (written over the page's RoPE slab, which only S reads), the new row maxima and the rescale
+// factor. Each warpgroup holds half of O (256 value columns) and applies every page, its own and
+// the other's, in page order: O = O * rescale + P V[:, half].
 //
 // The overlap: while the owner of page g runs its softmax, the other warpgroup's S for page g + 1 is
 // on the tensor cores, and its P V for page g - 1 follows; the softmax chain passes from one
