@@ -10,6 +10,7 @@
 
 #include "flashmla/constants.h"
 #include "sm90/decode_params.h"
+#include "sm90/ptx_primitives.cuh"
 
 namespace flashmla {
 namespace sm90 {
@@ -20,19 +21,6 @@ constexpr int kCombineThreads = kCombineRowsPerBlock * 32;
 // sequence has few rows and many splits, and needs the parallelism.
 constexpr int kCombineColumnParts = 4;
 constexpr int kCombineUnroll = 4;  // splits whose loads are in flight at once
-
-template <typename T>
-__device__ __forceinline__ uint32_t pack_pair(float lo, float hi);
-template <>
-__device__ __forceinline__ uint32_t pack_pair<__nv_bfloat16>(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&v);
-}
-template <>
-__device__ __forceinline__ uint32_t pack_pair<__half>(float lo, float hi) {
-  __half2 v = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&v);
-}
 
 __device__ __forceinline__ void add_scaled(float4& acc, float w, const float4& x) {
   acc.x += w * x.x;
@@ -94,7 +82,8 @@ __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(const Deco
   const int token = q_row / p.ngroups;
   const int head = kv_head * p.ngroups + q_row % p.ngroups;
   T* out = static_cast<T*>(p.out) + ((static_cast<int64_t>(seq) * p.s_q + token) * p.h_q + head) * kHeadDimV;
-  *reinterpret_cast<uint2*>(out + col) = make_uint2(pack_pair<T>(acc.x, acc.y), pack_pair<T>(acc.z, acc.w));
+  *reinterpret_cast<uint2*>(out + col) = make_uint2(ElementTraits<T>::pack(acc.x, acc.y),
+                                                   ElementTraits<T>::pack(acc.z, acc.w));
   if (col_part == 0 && lane == 0) p.lse[(static_cast<int64_t>(seq) * p.h_q + head) * p.s_q + token] = lse;
 }
 
