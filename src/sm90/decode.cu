@@ -68,9 +68,12 @@ Status decode(const DecodeArgs& args, const DecodeShape& shape) {
   params.causal = shape.causal;
 
   cudaStream_t stream = static_cast<cudaStream_t>(args.stream);
-  CUtensorMap k_map;
-  const CUtensorMap* k_map_ptr = make_k_cache_tensor_map(args.k_cache, &k_map) ? &k_map : nullptr;
   const KernelChoice choice = kernel_choice();
+  // The TMA descriptor is encoded on the host for every call that runs the seesaw kernel only.
+  CUtensorMap k_map;
+  const bool have_map =
+      wants_seesaw(choice, shape.q_rows) && make_k_cache_tensor_map(args.k_cache, &k_map);
+  const CUtensorMap* k_map_ptr = have_map ? &k_map : nullptr;
   if (shape.dtype == DType::kBFloat16)
     return launch_decode_bf16(params, k_map_ptr, shape.num_sm_parts, choice, stream);
   return launch_decode_fp16(params, k_map_ptr, shape.num_sm_parts, choice, stream);

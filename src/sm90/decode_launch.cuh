@@ -26,9 +26,8 @@ Status launch_decode_tile(const DecodeParams& params, int num_sm_parts, cudaStre
 template <typename T>
 Status launch_decode(const DecodeParams& params, const CUtensorMap* k_map, int num_sm_parts,
                      KernelChoice choice, cudaStream_t stream) {
-  const bool wide = params.q_rows > 32;
   Status st;
-  if (k_map != nullptr && (choice == KernelChoice::kSeesawAll || (wide && choice == KernelChoice::kAuto))) {
+  if (k_map != nullptr && wants_seesaw(choice, params.q_rows)) {
     st = launch_seesaw<T>(params, *k_map, num_sm_parts, stream);
   } else if (params.q_rows <= 16) {
     // Smaller row tiles for few rows: padding 16 rows to 64 would waste 3/4 of the tensor-core work.

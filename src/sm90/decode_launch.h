@@ -17,7 +17,14 @@ namespace sm90 {
 // 64), the first warpgroup-MMA kernel for 64-row tiles, or mma.sync everywhere.
 enum class KernelChoice { kAuto, kSeesawAll, kWgmma, kMma };
 
-// k_map: the cache's TMA descriptor, or nullptr where it could not be built (then no seesaw).
+// Whether `choice` sends a shape with q_rows query rows per kv head to the seesaw kernel (which
+// also needs the cache's TMA descriptor; without one the launcher falls back).
+inline bool wants_seesaw(KernelChoice choice, int q_rows) {
+  return choice == KernelChoice::kSeesawAll || (q_rows > 32 && choice == KernelChoice::kAuto);
+}
+
+// k_map: the cache's TMA descriptor, or nullptr where it was not needed or could not be built
+// (then no seesaw).
 Status launch_decode_bf16(const DecodeParams& params, const CUtensorMap* k_map, int num_sm_parts,
                           KernelChoice choice, cudaStream_t stream);
 Status launch_decode_fp16(const DecodeParams& params, const CUtensorMap* k_map, int num_sm_parts,
