@@ -21,19 +21,34 @@ void split_workspace(const DecodeArgs& args, const DecodeShape& shape, DecodePar
   params->lse_accum = params->o_accum + rows * kHeadDimV;
 }
 
-// FLASHMLA_DECODE_KERNEL picks the kernels for comparisons (bench/NOTES.md): "seesaw" (on every
-// shape), "wgmma" (the first warpgroup-MMA kernel for 64-row tiles), "mma" (mma.sync everywhere);
-// unset, empty or "auto": the default. Read once per process.
-KernelChoice kernel_choice() {
-  static const KernelChoice choice = [] {
-    const char* v = std::getenv("FLASHMLA_DECODE_KERNEL");
-    if (v == nullptr) return KernelChoice::kAuto;
-    if (std::strcmp(v, "seesaw") == 0) return KernelChoice::kSeesawAll;
-    if (std::strcmp(v, "wgmma") == 0) return KernelChoice::kWgmma;
-    if (std::strcmp(v, "mma") == 0) return KernelChoice::kMma;
-    return KernelChoice::kAuto;
+// The kernel choice and tuning knobs, read once per process from the environment, for comparisons
+// (bench/NOTES.md). FLASHMLA_DECODE_KERNEL: "seesaw" (on every shape), "wgmma" (the first
+// warpgroup-MMA kernel for 64-row tiles), "mma" (mma.sync everywhere); unset, empty or "auto": the
+// default. FLASHMLA_SEESAW_SCHEDULE: "own-first", "other-first" or "softmax-first" (seesaw_kernel.cuh;
+// the default is KernelTuning's).
+// FLASHMLA_L2_PREFETCH: "1" or "0", the seesaw producer prefetches pages into L2 or not (unset:
+// KernelTuning's default).
+// Unrecognised values keep the defaults.
+KernelTuning kernel_tuning() {
+  static const KernelTuning tuning = [] {
+    KernelTuning t;
+    if (const char* v = std::getenv("FLASHMLA_DECODE_KERNEL")) {
+      if (std::strcmp(v, "seesaw") == 0) t.choice = KernelChoice::kSeesawAll;
+      if (std::strcmp(v, "wgmma") == 0) t.choice = KernelChoice::kWgmma;
+      if (std::strcmp(v, "mma") == 0) t.choice = KernelChoice::kMma;
+    }
+    if (const char* v = std::getenv("FLASHMLA_SEESAW_SCHEDULE")) {
+      if (std::strcmp(v, "own-first") == 0) t.schedule = SeesawSchedule::kOwnPageFirst;
+      if (std::strcmp(v, "other-first") == 0) t.schedule = SeesawSchedule::kOtherPageFirst;
+      if (std::strcmp(v, "softmax-first") == 0) t.schedule = SeesawSchedule::kSoftmaxFirst;
+    }
+    if (const char* v = std::getenv("FLASHMLA_L2_PREFETCH")) {
+      if (std::strcmp(v, "0") == 0) t.l2_prefetch = 0;
+      if (std::strcmp(v, "1") == 0) t.l2_prefetch = 1;
+    }
+    return t;
   }();
-  return choice;
+  return tuning;
 }
 
 }  // namespace
@@ -68,15 +83,16 @@ Status decode(const DecodeArgs& args, const DecodeShape& shape) {
   params.causal = shape.causal;
 
   cudaStream_t stream = static_cast<cudaStream_t>(args.stream);
-  const KernelChoice choice = kernel_choice();
+  const KernelTuning tuning = kernel_tuning();
+  params.l2_prefetch = tuning.l2_prefetch >= 0 ? tuning.l2_prefetch == 1 : shape.q_rows <= seesaw_rows();
   // The TMA descriptor is encoded on the host for every call that runs the seesaw kernel only.
   CUtensorMap k_map;
   const bool have_map =
-      wants_seesaw(choice, shape.q_rows) && make_k_cache_tensor_map(args.k_cache, &k_map);
+      wants_seesaw(tuning.choice, shape.q_rows) && make_k_cache_tensor_map(args.k_cache, &k_map);
   const CUtensorMap* k_map_ptr = have_map ? &k_map : nullptr;
   if (shape.dtype == DType::kBFloat16)
-    return launch_decode_bf16(params, k_map_ptr, shape.num_sm_parts, choice, stream);
-  return launch_decode_fp16(params, k_map_ptr, shape.num_sm_parts, choice, stream);
+    return launch_decode_bf16(params, k_map_ptr, shape.num_sm_parts, tuning, stream);
+  return launch_decode_fp16(params, k_map_ptr, shape.num_sm_parts, tuning, stream);
 }
 
 }  // namespace sm90

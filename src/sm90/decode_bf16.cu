@@ -5,8 +5,8 @@ namespace flashmla {
 namespace sm90 {
 
 Status launch_decode_bf16(const DecodeParams& params, const CUtensorMap* k_map, int num_sm_parts,
-                          KernelChoice choice, cudaStream_t stream) {
-  return launch_decode<__nv_bfloat16>(params, k_map, num_sm_parts, choice, stream);
+                          const KernelTuning& tuning, cudaStream_t stream) {
+  return launch_decode<__nv_bfloat16>(params, k_map, num_sm_parts, tuning, stream);
 }
 
 }  // namespace sm90

@@ -25,16 +25,16 @@ Status launch_decode_tile(const DecodeParams& params, int num_sm_parts, cudaStre
 
 template <typename T>
 Status launch_decode(const DecodeParams& params, const CUtensorMap* k_map, int num_sm_parts,
-                     KernelChoice choice, cudaStream_t stream) {
+                     const KernelTuning& tuning, cudaStream_t stream) {
   Status st;
-  if (k_map != nullptr && wants_seesaw(choice, params.q_rows)) {
-    st = launch_seesaw<T>(params, *k_map, num_sm_parts, stream);
+  if (k_map != nullptr && wants_seesaw(tuning.choice, params.q_rows)) {
+    st = launch_seesaw<T>(params, *k_map, num_sm_parts, tuning.schedule, stream);
   } else if (params.q_rows <= 16) {
     // Smaller row tiles for few rows: padding 16 rows to 64 would waste 3/4 of the tensor-core work.
     st = launch_decode_tile<T, 1>(params, num_sm_parts, stream);
   } else if (params.q_rows <= 32) {
     st = launch_decode_tile<T, 2>(params, num_sm_parts, stream);
-  } else if (choice == KernelChoice::kMma) {
+  } else if (tuning.choice == KernelChoice::kMma) {
     st = launch_decode_tile<T, 4>(params, num_sm_parts, stream);
   } else {
     st = launch_decode_tile<T, 4, true>(params, num_sm_parts, stream);

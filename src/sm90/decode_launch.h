@@ -7,6 +7,7 @@
 
 #include "flashmla/status.h"
 #include "sm90/decode_params.h"
+#include "sm90/seesaw_launch.h"
 
 namespace flashmla {
 namespace sm90 {
@@ -17,6 +18,18 @@ namespace sm90 {
 // 64), the first warpgroup-MMA kernel for 64-row tiles, or mma.sync everywhere.
 enum class KernelChoice { kAuto, kSeesawAll, kWgmma, kMma };
 
+// The kernel choice and the tuning knobs, fixed per process (decode.cu reads them from the
+// environment, for comparisons; bench/NOTES.md says what each measured).
+struct KernelTuning {
+  KernelChoice choice = KernelChoice::kAuto;
+  // Seesaw kernel: the order of each math warpgroup's steps (seesaw_kernel.cuh).
+  SeesawSchedule schedule = SeesawSchedule::kOtherPageFirst;
+  // Seesaw kernel: whether the producer prefetches pages into L2 (DecodeParams::l2_prefetch);
+  // -1: the measured default, on for shapes with one 64-row tile per kv head, off for more, where
+  // it measured slower (bench/NOTES.md).
+  int l2_prefetch = -1;
+};
+
 // Whether `choice` sends a shape with q_rows query rows per kv head to the seesaw kernel (which
 // also needs the cache's TMA descriptor; without one the launcher falls back).
 inline bool wants_seesaw(KernelChoice choice, int q_rows) {
@@ -26,9 +39,9 @@ inline bool wants_seesaw(KernelChoice choice, int q_rows) {
 // k_map: the cache's TMA descriptor, or nullptr where it was not needed or could not be built
 // (then no seesaw).
 Status launch_decode_bf16(const DecodeParams& params, const CUtensorMap* k_map, int num_sm_parts,
-                          KernelChoice choice, cudaStream_t stream);
+                          const KernelTuning& tuning, cudaStream_t stream);
 Status launch_decode_fp16(const DecodeParams& params, const CUtensorMap* k_map, int num_sm_parts,
-                          KernelChoice choice, cudaStream_t stream);
+                          const KernelTuning& tuning, cudaStream_t stream);
 
 }  // namespace sm90
 }  // namespace flashmla

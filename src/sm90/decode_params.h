@@ -32,6 +32,9 @@ struct DecodeParams {
   int q_rows;                  // s_q * ngroups
   float scale_log2;            // softmax_scale * log2(e): scores are kept in base 2
   bool causal;
+  // Seesaw kernel: the producer prefetches each page into L2 while it waits for the page's buffer
+  // (seesaw_producer.cuh).
+  bool l2_prefetch;
 };
 
 }  // namespace sm90

@@ -1,6 +1,6 @@
 // Thin wrappers over the sm_90 synchronisation and bulk-copy instructions of the seesaw kernel:
 // shared-memory mbarriers (arrive, expect-tx, parity wait), named barriers for a subset of warps,
-// and the TMA tile load that fills an mbarrier's transaction count.
+// the TMA tile load that fills an mbarrier's transaction count, and the TMA prefetch into L2.
 #pragma once
 
 #include <cuda.h>
@@ -59,6 +59,14 @@ __device__ __forceinline__ void tma_load_4d(uint32_t dst, const CUtensorMap* map
       " [%0], [%1, {%3, %4, %5, %6}], [%2], %7;\n" ::"r"(dst),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "l"(policy)
       : "memory");
+}
+
+// TMA: prefetch one box of a tiled tensor map into L2 (no shared memory, no barrier).
+__device__ __forceinline__ void tma_prefetch_l2_4d(const CUtensorMap* map, int c0, int c1, int c2, int c3) {
+  asm volatile("cp.async.bulk.prefetch.tensor.4d.L2.global.tile [%0, {%1, %2, %3, %4}];\n" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+               : "memory");
 }
 
 // Shrinks (dec) or grows (inc) this warpgroup's per-thread register allocation to kCount.

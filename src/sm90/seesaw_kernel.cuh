@@ -8,16 +8,19 @@
 // factor. Each warpgroup holds half of O (256 value columns) and applies every page, its own and
 // the other's, in page order: O = O * rescale + P V[:, half].
 //
-// The overlap: while the owner of page g runs its softmax, the other warpgroup's S for page g + 1 is
-// on the tensor cores, and its P V for page g - 1 follows; the softmax chain passes from one
-// warpgroup to the other through the published maxima (the "seesaw" of DESIGN.md section 4). It is
-// algebraically the ordinary online softmax, so results match the other kernels to rounding.
+// The overlap: while the owner of page g runs its softmax, the other warpgroup's tensor-core work
+// (its P V, its next S) runs; the softmax chain passes from one warpgroup to the other through the
+// published maxima (the "seesaw" of DESIGN.md section 4); the order of each warpgroup's steps is
+// the SeesawSchedule below. It is algebraically the ordinary online softmax, so results match the other
+// kernels to rounding.
 //
 // Synchronisation: mbarriers full[buffer][slab] (TMA landed), empty[buffer][slab] (each of the 8
 // math warps arrives once per page per slab, after its last read), stats[warpgroup] (a page's owner
-// published P and its statistics). Q is loaded by the math threads with cp.async at each sequence
-// piece. Cache slots past a sequence's length may hold anything, NaN included: S masks them with a
-// select, and each warpgroup zeroes those rows of its value slabs before its P V reads them.
+// published P and its statistics; all its 128 threads arrive). Q is loaded by the math threads with
+// cp.async at each sequence piece. For shapes with one row tile per kv head the producer also
+// prefetches each page into L2 while it waits for the page's buffer (DecodeParams::l2_prefetch).
+// Cache slots past a sequence's length may hold anything, NaN included: S masks them with a select,
+// and each warpgroup zeroes those rows of its value slabs before its P V reads them.
 #pragma once
 
 #include <cuda.h>
@@ -30,14 +33,18 @@
 #include "sm90/mbarrier.cuh"
 #include "sm90/ptx_primitives.cuh"
 #include "sm90/seesaw_epilogue.cuh"
+#include "sm90/seesaw_launch.h"
 #include "sm90/seesaw_layout.cuh"
 #include "sm90/seesaw_producer.cuh"
 #include "sm90/seesaw_softmax.cuh"
+#include "sm90/seesaw_trace.cuh"
 #include "sm90/wgmma.cuh"
 
 namespace flashmla {
 namespace sm90 {
 namespace seesaw {
+
+static_assert(kRows == seesaw_rows(), "the host's view of the row tile");
 
 // Per-thread view of the math warpgroups' shared state.
 struct MathContext {
@@ -69,11 +76,13 @@ template <typename T>
 __device__ __forceinline__ void issue_s(const MathContext& c, float* s, int page_index) {
   const uint32_t parity = static_cast<uint32_t>(page_index >> 1) & 1;
   const uint32_t k_buf = c.buffer_addr(c.wg);
+  SEESAW_TRACE_MATH(c, kTraceSIssue, page_index);
   wgmma_fence();
 #pragma unroll
   for (int i = 0; i < kSlabs; ++i) {
     const int slab = slab_order(c.wg, i);
     mbarrier_wait(c.full(c.wg, slab), parity);
+    if (i == 0) SEESAW_TRACE_MATH(c, kTraceSFirstSlab, page_index);
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {  // k = 16 per step: 32 bytes along the 128-byte rows
       const uint64_t desc_q = kmajor_sw128_desc(c.q_addr + slab * kSlabBytes + kk * 32);
@@ -83,6 +92,7 @@ __device__ __forceinline__ void issue_s(const MathContext& c, float* s, int page
   }
   wgmma_commit();
   wgmma_pin<32>(s);
+  SEESAW_TRACE_MATH(c, kTraceSIssued, page_index);
 }
 
 // O[:, half c.wg] += P V for the page in `buffer` (P in its RoPE slab, V = its value slabs).
@@ -151,22 +161,43 @@ __device__ __forceinline__ void load_q(const DecodeParams& p, const MathContext&
   named_barrier_sync(kBarMath, kMathThreads);
 }
 
-template <typename T>
+// The row statistics a page's owner published: its running maxima after the page, and the factor
+// for everything accumulated before it.
+struct PageStats {
+  float max[2];
+  float rescale[2];
+};
+
+// The order of a warpgroup's work around each of its own pages j (the other warpgroup runs the
+// same order, one page later); bench/NOTES.md has the three timed.
+// kOtherPageFirst (the default): P V of the other's page j - 1 as soon as its statistics arrive,
+//   which releases that page's buffer early; then softmax and P V of page j; then S of page j + 2,
+//   which is computed while the warpgroup waits for the other's next statistics.
+// kOwnPageFirst (FLASHMLA_SEESAW_SCHEDULE=own-first): softmax and P V of page j, P V of the
+//   other's page j + 1, then S of page j + 2.
+// kSoftmaxFirst (FLASHMLA_SEESAW_SCHEDULE=softmax-first): softmax of page j, P V of the other's
+//   page j - 1 and of page j, then S of page j + 2.
+template <typename T, SeesawSchedule kSchedule>
 __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange& range,
                                          const MathContext& c, int kv_head, int row_base,
                                          float* s_stats, float* s_row_sum, uint8_t* smem) {
   const int math_tid = c.wg * 128 + c.wg_tid;
   float* my_stats = s_stats + c.wg * 2 * kRows;           // [max | rescale][64] of my pages
-  float* other_stats = s_stats + (1 - c.wg) * 2 * kRows;
+  const float* other_stats = s_stats + (1 - c.wg) * 2 * kRows;
   const uint32_t my_stats_bar = c.barrier(kStatsBarriers + c.wg);
   const uint32_t other_stats_bar = c.barrier(kStatsBarriers + 1 - c.wg);
   T* my_p_slab = reinterpret_cast<T*>(smem + kOffK + c.wg * kTileBytes + kRopeSlab * kSlabBytes);
+  const int other = 1 - c.wg;
 
   int g = 0;  // pages of this block's walk before the current piece
   for (int seq = range.begin_seq; seq <= range.end_seq; ++seq) {
     const Piece piece = piece_of(p, range, seq);
     const int n = piece.num_pages;
-    if (n > 0) load_q<T>(p, c, seq, kv_head, row_base, math_tid);
+    if (n > 0) {
+      SEESAW_TRACE_MATH(c, kTracePieceBegin, g);
+      load_q<T>(p, c, seq, kv_head, row_base, math_tid);
+      SEESAW_TRACE_MATH(c, kTraceQReady, g);
+    }
 
     int limit[2];  // keys visible to each of this thread's rows: [0, limit)
 #pragma unroll
@@ -176,6 +207,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
       limit[r] = q_row >= p.q_rows ? 0 : (p.causal ? piece.seqlen - p.s_q + token + 1 : piece.seqlen);
     }
     auto valid_rows = [&](int j) { return piece.seqlen - (piece.page_begin + j) * kPageSize; };
+    auto parity_of = [&](int j) { return static_cast<uint32_t>((g + j) >> 1) & 1; };
 
     float o[128];
 #pragma unroll
@@ -184,26 +216,43 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
     float run_max[2] = {-INFINITY, -INFINITY};
     float s[32];
 
-    const int first_own = (c.wg - g) & 1;  // first j with (g + j) % 2 == wg
-    if (first_own < n) issue_s<T>(c, s, g + first_own);
-    for (int j = first_own; j < n; j += 2) {
-      const int page_index = g + j;
-      // The statistics of page j - 1 (the other warpgroup's) give this page's previous maxima.
-      float prev_max[2] = {-INFINITY, -INFINITY};
-      float prev_rescale[2] = {1.f, 1.f};
-      const bool has_prev = j >= 1;
-      if (has_prev) {
-        mbarrier_wait(other_stats_bar, static_cast<uint32_t>((page_index - 1) >> 1) & 1);
+    // Page j of the piece is the other warpgroup's: wait for what its owner published. (The owner
+    // rewrites its statistics only after reading the other's next page, published after this read.)
+    auto read_other_stats = [&](int j) {
+      SEESAW_TRACE_MATH(c, kTraceStatsWait, g + j);
+      mbarrier_wait(other_stats_bar, parity_of(j));
+      SEESAW_TRACE_MATH(c, kTraceStatsReady, g + j);
+      PageStats st;
 #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          prev_max[r] = other_stats[c.row0 + 8 * r];
-          prev_rescale[r] = other_stats[kRows + c.row0 + 8 * r];
-        }
+      for (int r = 0; r < 2; ++r) {
+        st.max[r] = other_stats[c.row0 + 8 * r];
+        st.rescale[r] = other_stats[kRows + c.row0 + 8 * r];
       }
+      return st;
+    };
+    // O (my half) and the row sums take the other's page j.
+    auto apply_other_page = [&](int j, const PageStats& st) {
+      release_slabs(c, other, 0, kHalfSlabs);  // its owner's value half: never read here
+      for (int i = 0; i < kHalfSlabs; ++i) mbarrier_wait(c.full(other, c.wg * kHalfSlabs + i), parity_of(j));
+      if (valid_rows(j) < kPageSize) zero_tail_rows(c, other, valid_rows(j));
+      SEESAW_TRACE_MATH(c, kTraceOtherPvIssue, g + j);
+      rescale(o, row_sum, st.rescale);
+      run_max[0] = st.max[0];
+      run_max[1] = st.max[1];
+      issue_pv<T>(c, o, other);
+      wgmma_wait<0>();
+      wgmma_pin<128>(o);
+      SEESAW_TRACE_MATH(c, kTraceOtherPvDone, g + j);
+      release_slabs(c, other, kHalfSlabs, kHalfSlabs + 1);  // my value half and P
+    };
+    // Softmax of my page j (its S was issued before) from the maxima before it; publishes P and
+    // the page's statistics for the other warpgroup.
+    auto own_softmax = [&](int j, const float* prev_max) {
+      SEESAW_TRACE_MATH(c, kTraceSWait, g + j);
       wgmma_wait<0>();  // S of this page
       wgmma_pin<32>(s);
+      SEESAW_TRACE_MATH(c, kTraceSReady, g + j);
       release_slabs(c, c.wg, kHalfSlabs, kHalfSlabs);  // the other half's value slabs: S only
-
       const SoftmaxStep step = softmax_step(s, prev_max, (piece.page_begin + j) * kPageSize, limit,
                                             p.scale_log2, c.lane);
       store_p<T>(my_p_slab, s, c.row0, c.lane);
@@ -215,60 +264,79 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
         }
       }
       fence_proxy_async_smem();  // P stores -> the other warpgroup's wgmma reads
-      __syncwarp();
-      if (c.lane == 0) mbarrier_arrive(my_stats_bar);
-
-      if (has_prev) {  // page j - 1: not the sequence's last, so never partial
-        const int other = 1 - c.wg;
-        release_slabs(c, other, 0, kHalfSlabs);  // its owner's value half: never read here
-        for (int i = 0; i < kHalfSlabs; ++i)
-          mbarrier_wait(c.full(other, c.wg * kHalfSlabs + i), static_cast<uint32_t>((page_index - 1) >> 1) & 1);
-        rescale(o, row_sum, prev_rescale);
-        issue_pv<T>(c, o, other);
-        wgmma_wait<0>();
-        wgmma_pin<128>(o);
-        release_slabs(c, other, kHalfSlabs, kHalfSlabs + 1);  // my value half and P
-      }
+      // Every thread arrives (kStatsArrivals = 128): its own release orders its P and statistics
+      // writes, and its reads of the other's statistics, before the other warpgroup's next step.
+      mbarrier_arrive(my_stats_bar);
+      SEESAW_TRACE_MATH(c, kTracePublished, g + j);
+      return step;
+    };
+    // O (my half) and the row sums take my page j.
+    auto apply_own_page = [&](int j, const SoftmaxStep& step) {
       if (valid_rows(j) < kPageSize) zero_tail_rows(c, c.wg, valid_rows(j));
       rescale(o, row_sum, step.rescale);
       row_sum[0] += step.row_sum[0];
       row_sum[1] += step.row_sum[1];
       run_max[0] = step.max[0];
       run_max[1] = step.max[1];
+      SEESAW_TRACE_MATH(c, kTraceOwnPvIssue, g + j);
       issue_pv<T>(c, o, c.wg);
       wgmma_wait<0>();
       wgmma_pin<128>(o);
+      SEESAW_TRACE_MATH(c, kTraceOwnPvDone, g + j);
       // Own value half, then the RoPE slab (P): positions 0..3 and 8 of slab_order. Before the next
       // S: its page reuses this buffer, so the producer needs these releases to load it.
       release_slabs(c, c.wg, 0, kHalfSlabs);
       release_slabs(c, c.wg, kRopeSlab, 1);
-      if (j + 2 < n) issue_s<T>(c, s, page_index + 2);
-    }
+    };
 
-    // The piece's last page, when it is the other warpgroup's, has not been applied yet.
-    if (n > 0 && ((g + n - 1) & 1) != c.wg) {
-      const int j = n - 1;
-      const int page_index = g + j;
-      const int other = 1 - c.wg;
-      const uint32_t parity = static_cast<uint32_t>(page_index >> 1) & 1;
-      mbarrier_wait(other_stats_bar, parity);
-      float factor[2];
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        run_max[r] = other_stats[c.row0 + 8 * r];
-        factor[r] = other_stats[kRows + c.row0 + 8 * r];
+    const int first_own = (c.wg - g) & 1;  // first j with (g + j) % 2 == wg
+    if (first_own < n) issue_s<T>(c, s, g + first_own);
+    if constexpr (kSchedule == SeesawSchedule::kSoftmaxFirst) {
+      for (int j = first_own; j < n; j += 2) {
+        // Page j - 1 (the other's) gives this page's previous maxima; its P V follows my softmax.
+        PageStats prev{{-INFINITY, -INFINITY}, {1.f, 1.f}};
+        if (j >= 1) prev = read_other_stats(j - 1);
+        const SoftmaxStep step = own_softmax(j, prev.max);
+        if (j >= 1) apply_other_page(j - 1, prev);
+        apply_own_page(j, step);
+        if (j + 2 < n) issue_s<T>(c, s, g + j + 2);
       }
-      release_slabs(c, other, 0, kHalfSlabs);  // its owner's value half: never read here
-      for (int i = 0; i < kHalfSlabs; ++i) mbarrier_wait(c.full(other, c.wg * kHalfSlabs + i), parity);
-      if (valid_rows(j) < kPageSize) zero_tail_rows(c, other, valid_rows(j));
-      rescale(o, row_sum, factor);
-      issue_pv<T>(c, o, other);
-      wgmma_wait<0>();
-      wgmma_pin<128>(o);
-      release_slabs(c, other, kHalfSlabs, kHalfSlabs + 1);  // my value half and P
+      // The piece's last page, when it is the other warpgroup's, has not been applied yet.
+      if (n > 0 && ((g + n - 1) & 1) != c.wg) apply_other_page(n - 1, read_other_stats(n - 1));
+    } else if constexpr (kSchedule == SeesawSchedule::kOtherPageFirst) {
+      for (int j = first_own; j < n; j += 2) {
+        // Page j - 1 (the other's) first: its P V releases that page's buffer early, and its
+        // statistics give this page's previous maxima. S of page j is already on its way.
+        PageStats prev{{-INFINITY, -INFINITY}, {1.f, 1.f}};
+        if (j >= 1) {
+          prev = read_other_stats(j - 1);
+          apply_other_page(j - 1, prev);
+        }
+        const SoftmaxStep step = own_softmax(j, prev.max);
+        apply_own_page(j, step);
+        if (j + 2 < n) issue_s<T>(c, s, g + j + 2);
+      }
+      if (n > 0 && ((g + n - 1) & 1) != c.wg) apply_other_page(n - 1, read_other_stats(n - 1));
+    } else {
+      PageStats prev{{-INFINITY, -INFINITY}, {1.f, 1.f}};
+      if (first_own == 1 && n > 0) {  // the piece starts with the other's page
+        prev = read_other_stats(0);
+        apply_other_page(0, prev);
+      }
+      for (int j = first_own; j < n; j += 2) {
+        const SoftmaxStep step = own_softmax(j, prev.max);
+        apply_own_page(j, step);
+        if (j + 1 < n) {
+          prev = read_other_stats(j + 1);
+          apply_other_page(j + 1, prev);
+        }
+        if (j + 2 < n) issue_s<T>(c, s, g + j + 2);
+      }
     }
 
+    SEESAW_TRACE_MATH(c, kTraceEpilogue, g + n);
     store_piece<T>(p, piece, kv_head, row_base, o, row_sum, run_max, s_row_sum, c.wg, c.row0, c.lane);
+    SEESAW_TRACE_MATH(c, kTraceEpilogueDone, g + n);
     g += n;
   }
 }
@@ -276,7 +344,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
 }  // namespace seesaw
 
 // Grid: (SM parts, h_kv, ceil(q_rows / 64)); seesaw::kThreads threads; seesaw::kSmemBytes.
-template <typename T>
+template <typename T, SeesawSchedule kSchedule>
 __global__ void __launch_bounds__(seesaw::kThreads, 1)
     mla_seesaw_kernel(const DecodeParams p, const __grid_constant__ CUtensorMap k_map) {
   using namespace seesaw;
@@ -295,11 +363,12 @@ __global__ void __launch_bounds__(seesaw::kThreads, 1)
   const uint32_t barriers = base + kOffBarriers;
 
   if (tid == 0) {
+    SEESAW_TRACE_RESET();
     for (int i = 0; i < kBuffers * kSlabs; ++i) {
       mbarrier_init(barriers + (kFullBarriers + i) * 8, 1);
       mbarrier_init(barriers + (kEmptyBarriers + i) * 8, kMathThreads / 32);
     }
-    for (int w = 0; w < kMathWarpgroups; ++w) mbarrier_init(barriers + (kStatsBarriers + w) * 8, 4);
+    for (int w = 0; w < kMathWarpgroups; ++w) mbarrier_init(barriers + (kStatsBarriers + w) * 8, kStatsArrivals);
     fence_mbarrier_init();
   }
   if (warp == kProducerWarp && lane == 0) prefetch_tensor_map(&k_map);
@@ -319,7 +388,7 @@ __global__ void __launch_bounds__(seesaw::kThreads, 1)
   c.q_addr = base + kOffQ;
   c.k_addr = base + kOffK;
   c.barriers = barriers;
-  run_math<T>(p, range, c, kv_head, row_base, reinterpret_cast<float*>(smem + kOffStats),
+  run_math<T, kSchedule>(p, range, c, kv_head, row_base, reinterpret_cast<float*>(smem + kOffStats),
               reinterpret_cast<float*>(smem + kOffRowSum), smem);
 }
 

@@ -46,11 +46,13 @@ constexpr int kOffStats = kOffK + kBuffers * kTileBytes;      // [warpgroup][max
 constexpr int kOffRowSum = kOffStats + kMathWarpgroups * 2 * kRows * 4;  // [warpgroup][64] f32
 constexpr int kOffBarriers = kOffRowSum + kMathWarpgroups * kRows * 4;
 // mbarriers: full[buffer][slab] (TMA landed), empty[buffer][slab] (8 math warps done with it),
-// stats[warpgroup] (the owner of a page published its P, row maxima and rescale factors).
+// stats[warpgroup] (the owner of a page published its P, row maxima and rescale factors; every
+// thread of the warpgroup arrives).
 constexpr int kFullBarriers = 0;
 constexpr int kEmptyBarriers = kFullBarriers + kBuffers * kSlabs;
 constexpr int kStatsBarriers = kEmptyBarriers + kBuffers * kSlabs;
 constexpr int kNumBarriers = kStatsBarriers + kMathWarpgroups;
+constexpr int kStatsArrivals = 128;
 constexpr int kSmemBytes = kOffBarriers + kNumBarriers * 8;
 static_assert(kSmemBytes <= 227 * 1024, "shared memory of one block");
 static_assert(kOffK % 1024 == 0 && kTileBytes % 1024 == 0, "slabs are 1024-byte aligned");
