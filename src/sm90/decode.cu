@@ -5,6 +5,7 @@
 
 #include "sm90/cuda_check.h"
 #include "sm90/decode_launch.h"
+#include "sm90/seesaw_layout.cuh"
 #include "sm90/sm90_backend.h"
 #include "sm90/tensor_map.h"
 
@@ -84,7 +85,7 @@ Status decode(const DecodeArgs& args, const DecodeShape& shape) {
 
   cudaStream_t stream = static_cast<cudaStream_t>(args.stream);
   const KernelTuning tuning = kernel_tuning();
-  params.l2_prefetch = tuning.l2_prefetch >= 0 ? tuning.l2_prefetch == 1 : shape.q_rows <= seesaw_rows();
+  params.l2_prefetch = tuning.l2_prefetch >= 0 ? tuning.l2_prefetch == 1 : shape.q_rows <= seesaw::kRows;
   // The TMA descriptor is encoded on the host for every call that runs the seesaw kernel only.
   CUtensorMap k_map;
   const bool have_map =

@@ -44,8 +44,6 @@ namespace flashmla {
 namespace sm90 {
 namespace seesaw {
 
-static_assert(kRows == seesaw_rows(), "the host's view of the row tile");
-
 // Per-thread view of the math warpgroups' shared state.
 struct MathContext {
   int wg;       // 0 or 1: which pages it owns (g % 2 == wg) and which half of O it holds
@@ -264,7 +262,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
         }
       }
       fence_proxy_async_smem();  // P stores -> the other warpgroup's wgmma reads
-      // Every thread arrives (kStatsArrivals = 128): its own release orders its P and statistics
+      // Every thread of the warpgroup arrives (kStatsArrivals): its own release orders its P and statistics
       // writes, and its reads of the other's statistics, before the other warpgroup's next step.
       mbarrier_arrive(my_stats_bar);
       SEESAW_TRACE_MATH(c, kTracePublished, g + j);

@@ -14,9 +14,6 @@ namespace sm90 {
 // The order of each math warpgroup's steps around its own pages (seesaw_kernel.cuh, run_math).
 enum class SeesawSchedule { kOtherPageFirst, kOwnPageFirst, kSoftmaxFirst };
 
-// Query rows of the seesaw kernel's tile (seesaw::kRows).
-constexpr int seesaw_rows() { return 64; }
-
 // T: __nv_bfloat16 or __half. Launches only the decode; the caller launches the combine.
 template <typename T>
 Status launch_seesaw(const DecodeParams& params, const CUtensorMap& k_map, int num_sm_parts,

@@ -52,7 +52,7 @@ constexpr int kFullBarriers = 0;
 constexpr int kEmptyBarriers = kFullBarriers + kBuffers * kSlabs;
 constexpr int kStatsBarriers = kEmptyBarriers + kBuffers * kSlabs;
 constexpr int kNumBarriers = kStatsBarriers + kMathWarpgroups;
-constexpr int kStatsArrivals = 128;
+constexpr int kStatsArrivals = kMathThreads / kMathWarpgroups;  // a warpgroup
 constexpr int kSmemBytes = kOffBarriers + kNumBarriers * 8;
 static_assert(kSmemBytes <= 227 * 1024, "shared memory of one block");
 static_assert(kOffK % 1024 == 0 && kTileBytes % 1024 == 0, "slabs are 1024-byte aligned");
