@@ -19,7 +19,8 @@
 #                                      variant/<gpu>.csv
 #   checkcost  flashmla_gpu_soak --check-cost (~1 min; before the long steps because
 #              docs/errors.md waits for its figures)                      checkcost.log
-#   sanitize   compute-sanitizer memcheck and racecheck on $SANITIZE_FILTER
+#   sanitize   compute-sanitizer memcheck and racecheck on $SANITIZE_FILTER, with row-tile pairs
+#              forced (FLASHMLA_SEESAW_CLUSTER=2) so that small-batch tests run them too
 #                                                                        memcheck.log, racecheck.log
 #   bench      flashmla-bench: the default shape, then --grid            demo.log, grid.log, <gpu>.csv
 #   python     tools/test_python.sh: builds the flash_mla package, pytest   python.log
@@ -66,7 +67,7 @@ STEPS="${STEPS:-${ALL_STEPS}}"
 SOAK_MINUTES="${SOAK_MINUTES:-10}"
 BUDGET_S="${BUDGET_S:-0}"
 BUILD_DIR="${FLASHMLA_BUILD_DIR:-${ROOT}/build/gpu}"
-SANITIZE_FILTER="${SANITIZE_FILTER:-GpuEdgeCases.MixedLengths*:GpuEdgeCases.TwoKv*:GpuRuntime.Graph*}"
+SANITIZE_FILTER="${SANITIZE_FILTER:-GpuEdgeCases.SingleSequenceLengths:GpuEdgeCases.MixedLengths*:GpuEdgeCases.TwoKv*:GpuRuntime.Graph*}"
 PYBENCH_ARGS="${PYBENCH_ARGS:-}"
 PY_SITE="${ROOT}/build-python/session/site"
 FLASHMLA_COMMIT="${FLASHMLA_COMMIT:-$(git -C "${ROOT}" rev-parse --short HEAD 2>/dev/null || echo unknown)}"
@@ -121,7 +122,7 @@ sanitize() {  # TOOL
     echo "compute-sanitizer not found (PATH, beside nvcc, \$CUDA_HOME/{bin,compute-sanitizer})"
     return 1
   fi
-  "${SANITIZER}" --tool "$1" --error-exitcode 3 --print-limit 50 \
+  FLASHMLA_SEESAW_CLUSTER=2 "${SANITIZER}" --tool "$1" --error-exitcode 3 --print-limit 50 \
     "${BUILD_DIR}/tests/flashmla_gpu_tests" --gtest_filter="${SANITIZE_FILTER}"
 }
 step_memcheck() { sanitize memcheck; }

@@ -5,7 +5,6 @@
 
 #include "sm90/cuda_check.h"
 #include "sm90/decode_launch.h"
-#include "sm90/seesaw_layout.cuh"
 #include "sm90/sm90_backend.h"
 #include "sm90/tensor_map.h"
 
@@ -25,11 +24,9 @@ void split_workspace(const DecodeArgs& args, const DecodeShape& shape, DecodePar
 // The kernel choice and tuning knobs, read once per process from the environment, for comparisons
 // (bench/NOTES.md). FLASHMLA_DECODE_KERNEL: "seesaw" (on every shape), "wgmma" (the first
 // warpgroup-MMA kernel for 64-row tiles), "mma" (mma.sync everywhere); unset, empty or "auto": the
-// default. FLASHMLA_SEESAW_SCHEDULE: "own-first", "other-first" or "softmax-first" (seesaw_kernel.cuh;
-// the default is KernelTuning's).
-// FLASHMLA_L2_PREFETCH: "1" or "0", the seesaw producer prefetches pages into L2 or not (unset:
-// KernelTuning's default).
-// Unrecognised values keep the defaults.
+// default. The seesaw kernel's SeesawOptions: FLASHMLA_SEESAW_SCHEDULE "own-first", "other-first"
+// or "softmax-first" (seesaw_kernel.cuh); FLASHMLA_SEESAW_CLUSTER "1" or "2" (max_cluster);
+// FLASHMLA_L2_PREFETCH "1" or "0". Unset or unrecognised values keep the defaults.
 KernelTuning kernel_tuning() {
   static const KernelTuning tuning = [] {
     KernelTuning t;
@@ -38,14 +35,19 @@ KernelTuning kernel_tuning() {
       if (std::strcmp(v, "wgmma") == 0) t.choice = KernelChoice::kWgmma;
       if (std::strcmp(v, "mma") == 0) t.choice = KernelChoice::kMma;
     }
+    SeesawOptions& o = t.seesaw;
     if (const char* v = std::getenv("FLASHMLA_SEESAW_SCHEDULE")) {
-      if (std::strcmp(v, "own-first") == 0) t.schedule = SeesawSchedule::kOwnPageFirst;
-      if (std::strcmp(v, "other-first") == 0) t.schedule = SeesawSchedule::kOtherPageFirst;
-      if (std::strcmp(v, "softmax-first") == 0) t.schedule = SeesawSchedule::kSoftmaxFirst;
+      if (std::strcmp(v, "own-first") == 0) o.schedule = SeesawSchedule::kOwnPageFirst;
+      if (std::strcmp(v, "other-first") == 0) o.schedule = SeesawSchedule::kOtherPageFirst;
+      if (std::strcmp(v, "softmax-first") == 0) o.schedule = SeesawSchedule::kSoftmaxFirst;
+    }
+    if (const char* v = std::getenv("FLASHMLA_SEESAW_CLUSTER")) {
+      if (std::strcmp(v, "1") == 0) o.max_cluster = 1;
+      if (std::strcmp(v, "2") == 0) o.max_cluster = 2;
     }
     if (const char* v = std::getenv("FLASHMLA_L2_PREFETCH")) {
-      if (std::strcmp(v, "0") == 0) t.l2_prefetch = 0;
-      if (std::strcmp(v, "1") == 0) t.l2_prefetch = 1;
+      if (std::strcmp(v, "0") == 0) o.l2_prefetch = 0;
+      if (std::strcmp(v, "1") == 0) o.l2_prefetch = 1;
     }
     return t;
   }();
@@ -85,7 +87,7 @@ Status decode(const DecodeArgs& args, const DecodeShape& shape) {
 
   cudaStream_t stream = static_cast<cudaStream_t>(args.stream);
   const KernelTuning tuning = kernel_tuning();
-  params.l2_prefetch = tuning.l2_prefetch >= 0 ? tuning.l2_prefetch == 1 : shape.q_rows <= seesaw::kRows;
+  params.l2_prefetch = false;  // the seesaw launcher decides (SeesawOptions::l2_prefetch)
   // The TMA descriptor is encoded on the host for every call that runs the seesaw kernel only.
   CUtensorMap k_map;
   const bool have_map =

@@ -28,7 +28,7 @@ Status launch_decode(const DecodeParams& params, const CUtensorMap* k_map, int n
                      const KernelTuning& tuning, cudaStream_t stream) {
   Status st;
   if (k_map != nullptr && wants_seesaw(tuning.choice, params.q_rows)) {
-    st = launch_seesaw<T>(params, *k_map, num_sm_parts, tuning.schedule, stream);
+    st = launch_seesaw<T>(params, *k_map, num_sm_parts, tuning.seesaw, stream);
   } else if (params.q_rows <= 16) {
     // Smaller row tiles for few rows: padding 16 rows to 64 would waste 3/4 of the tensor-core work.
     st = launch_decode_tile<T, 1>(params, num_sm_parts, stream);

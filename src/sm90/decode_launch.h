@@ -22,12 +22,7 @@ enum class KernelChoice { kAuto, kSeesawAll, kWgmma, kMma };
 // environment, for comparisons; bench/NOTES.md says what each measured).
 struct KernelTuning {
   KernelChoice choice = KernelChoice::kAuto;
-  // Seesaw kernel: the order of each math warpgroup's steps (seesaw_kernel.cuh).
-  SeesawSchedule schedule = SeesawSchedule::kOtherPageFirst;
-  // Seesaw kernel: whether the producer prefetches pages into L2 (DecodeParams::l2_prefetch);
-  // -1: the measured default, on for shapes with one 64-row tile per kv head, off for more, where
-  // it measured slower (bench/NOTES.md).
-  int l2_prefetch = -1;
+  SeesawOptions seesaw;
 };
 
 // Whether `choice` sends a shape with q_rows query rows per kv head to the seesaw kernel (which

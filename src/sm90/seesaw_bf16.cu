@@ -5,7 +5,8 @@ namespace flashmla {
 namespace sm90 {
 
 template Status launch_seesaw<__nv_bfloat16>(const DecodeParams& params, const CUtensorMap& k_map,
-                                  int num_sm_parts, SeesawSchedule schedule, cudaStream_t stream);
+                                  int num_sm_parts, const SeesawOptions& options,
+                                  cudaStream_t stream);
 
 }  // namespace sm90
 }  // namespace flashmla

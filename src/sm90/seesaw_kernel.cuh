@@ -18,7 +18,14 @@
 // math warps arrives once per page per slab, after its last read), stats[warpgroup] (a page's owner
 // published P and its statistics; all its 128 threads arrive). Q is loaded by the math threads with
 // cp.async at each sequence piece. For shapes with one row tile per kv head the producer also
-// prefetches each page into L2 while it waits for the page's buffer (DecodeParams::l2_prefetch).
+// prefetches each page into L2 while it waits for the page's buffer (DecodeParams::l2_prefetch;
+// only the first row block, or pair, of each kv head does).
+//
+// Row-tile pairs (kCluster = 2): the blocks of two row tiles of the same kv head and SM part walk
+// the same pages, so they run as one cluster; each producer loads every other slab of each page,
+// multicast into both blocks (seesaw_producer.cuh), and each math warp releases a slab on the
+// empty barriers of both. Everything else stays within the block. The code is written for any
+// cluster size; only 1 and 2 are instantiated (four blocks measured no better than pairs).
 // Cache slots past a sequence's length may hold anything, NaN included: S masks them with a select,
 // and each warpgroup zeroes those rows of its value slabs before its P V reads them.
 #pragma once
@@ -29,6 +36,7 @@
 
 #include <cstdint>
 
+#include "sm90/cluster.cuh"
 #include "sm90/decode_params.h"
 #include "sm90/mbarrier.cuh"
 #include "sm90/ptx_primitives.cuh"
@@ -53,6 +61,7 @@ struct MathContext {
   uint32_t q_addr;
   uint32_t k_addr;    // buffer b at k_addr + b * kTileBytes
   uint32_t barriers;
+  uint32_t rank;      // this block's rank in its cluster (kCluster > 1)
 
   __device__ uint32_t barrier(int index) const { return barriers + index * 8; }
   __device__ uint32_t full(int buffer, int slab) const { return barrier(kFullBarriers + buffer * kSlabs + slab); }
@@ -61,11 +70,20 @@ struct MathContext {
 };
 
 // One arrival of this warp on the empty barriers of `count` slabs of `buffer`, from slab_order
-// position `first` on (after the warp's last read of them).
+// position `first` on (after the warp's last read of them); with a group of blocks, on the other
+// blocks' too, whose producers may load the next page's slabs into all of them.
+template <int kCluster>
 __device__ __forceinline__ void release_slabs(const MathContext& c, int buffer, int first, int count) {
   __syncwarp();
   if (c.lane == 0) {
-    for (int i = first; i < first + count; ++i) mbarrier_arrive(c.empty(buffer, slab_order(buffer, i)));
+    for (int i = first; i < first + count; ++i) {
+      const uint32_t empty = c.empty(buffer, slab_order(buffer, i));
+      mbarrier_arrive(empty);
+#pragma unroll
+      for (uint32_t r = 1; r < kCluster; ++r) {
+        mbarrier_arrive_peer(peer_shared_addr(empty, (c.rank + r) % kCluster));
+      }
+    }
   }
 }
 
@@ -175,7 +193,7 @@ struct PageStats {
 //   other's page j + 1, then S of page j + 2.
 // kSoftmaxFirst (FLASHMLA_SEESAW_SCHEDULE=softmax-first): softmax of page j, P V of the other's
 //   page j - 1 and of page j, then S of page j + 2.
-template <typename T, SeesawSchedule kSchedule>
+template <typename T, SeesawSchedule kSchedule, int kCluster>
 __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange& range,
                                          const MathContext& c, int kv_head, int row_base,
                                          float* s_stats, float* s_row_sum, uint8_t* smem) {
@@ -230,7 +248,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
     };
     // O (my half) and the row sums take the other's page j.
     auto apply_other_page = [&](int j, const PageStats& st) {
-      release_slabs(c, other, 0, kHalfSlabs);  // its owner's value half: never read here
+      release_slabs<kCluster>(c, other, 0, kHalfSlabs);  // its owner's value half: never read here
       for (int i = 0; i < kHalfSlabs; ++i) mbarrier_wait(c.full(other, c.wg * kHalfSlabs + i), parity_of(j));
       if (valid_rows(j) < kPageSize) zero_tail_rows(c, other, valid_rows(j));
       SEESAW_TRACE_MATH(c, kTraceOtherPvIssue, g + j);
@@ -241,7 +259,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
       wgmma_wait<0>();
       wgmma_pin<128>(o);
       SEESAW_TRACE_MATH(c, kTraceOtherPvDone, g + j);
-      release_slabs(c, other, kHalfSlabs, kHalfSlabs + 1);  // my value half and P
+      release_slabs<kCluster>(c, other, kHalfSlabs, kHalfSlabs + 1);  // my value half and P
     };
     // Softmax of my page j (its S was issued before) from the maxima before it; publishes P and
     // the page's statistics for the other warpgroup.
@@ -250,7 +268,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
       wgmma_wait<0>();  // S of this page
       wgmma_pin<32>(s);
       SEESAW_TRACE_MATH(c, kTraceSReady, g + j);
-      release_slabs(c, c.wg, kHalfSlabs, kHalfSlabs);  // the other half's value slabs: S only
+      release_slabs<kCluster>(c, c.wg, kHalfSlabs, kHalfSlabs);  // the other half's value slabs: S only
       const SoftmaxStep step = softmax_step(s, prev_max, (piece.page_begin + j) * kPageSize, limit,
                                             p.scale_log2, c.lane);
       store_p<T>(my_p_slab, s, c.row0, c.lane);
@@ -283,8 +301,8 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
       SEESAW_TRACE_MATH(c, kTraceOwnPvDone, g + j);
       // Own value half, then the RoPE slab (P): positions 0..3 and 8 of slab_order. Before the next
       // S: its page reuses this buffer, so the producer needs these releases to load it.
-      release_slabs(c, c.wg, 0, kHalfSlabs);
-      release_slabs(c, c.wg, kRopeSlab, 1);
+      release_slabs<kCluster>(c, c.wg, 0, kHalfSlabs);
+      release_slabs<kCluster>(c, c.wg, kRopeSlab, 1);
     };
 
     const int first_own = (c.wg - g) & 1;  // first j with (g + j) % 2 == wg
@@ -341,8 +359,9 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
 
 }  // namespace seesaw
 
-// Grid: (SM parts, h_kv, ceil(q_rows / 64)); seesaw::kThreads threads; seesaw::kSmemBytes.
-template <typename T, SeesawSchedule kSchedule>
+// Grid: (SM parts, h_kv, ceil(q_rows / 64)); seesaw::kThreads threads; seesaw::kSmemBytes. With
+// kCluster > 1, clusters of (1, 1, kCluster) blocks: the grid's z must be a multiple of it.
+template <typename T, SeesawSchedule kSchedule, int kCluster>
 __global__ void __launch_bounds__(seesaw::kThreads, 1)
     mla_seesaw_kernel(const DecodeParams p, const __grid_constant__ CUtensorMap k_map) {
   using namespace seesaw;
@@ -364,17 +383,27 @@ __global__ void __launch_bounds__(seesaw::kThreads, 1)
     SEESAW_TRACE_RESET();
     for (int i = 0; i < kBuffers * kSlabs; ++i) {
       mbarrier_init(barriers + (kFullBarriers + i) * 8, 1);
-      mbarrier_init(barriers + (kEmptyBarriers + i) * 8, kMathThreads / 32);
+      mbarrier_init(barriers + (kEmptyBarriers + i) * 8, kMathThreads / 32 * kCluster);
     }
     for (int w = 0; w < kMathWarpgroups; ++w) mbarrier_init(barriers + (kStatsBarriers + w) * 8, kStatsArrivals);
     fence_mbarrier_init();
   }
   if (warp == kProducerWarp && lane == 0) prefetch_tensor_map(&k_map);
   __syncthreads();  // the last block-wide barrier: the producer warpgroup leaves below
+  // The other blocks' barriers must be initialised before their first arrival here or load.
+  if constexpr (kCluster > 1) cluster_sync();
+  const int rank = kCluster > 1 ? static_cast<int>(cluster_rank()) : 0;
+  // Only the first row block (or pair) of a kv head prefetches: the others read the same pages,
+  // and a second prefetch of each page measured slower (bench/NOTES.md).
+  const bool prefetch = p.l2_prefetch && blockIdx.z < kCluster;
 
   if (warp >= kProducerWarp) {
     setmaxnreg_dec<kProducerRegisters>();
-    if (warp == kProducerWarp && lane == 0) run_producer(p, &k_map, range, kv_head, base + kOffK, barriers);
+    if (warp == kProducerWarp && lane == 0)
+      run_producer<kCluster>(p, &k_map, range, kv_head, base + kOffK, barriers, rank, prefetch);
+    __syncwarp();
+    // Neither block may exit while the other can still arrive on its barriers.
+    if constexpr (kCluster > 1) cluster_sync();
     return;
   }
   setmaxnreg_inc<kMathRegisters>();
@@ -386,8 +415,10 @@ __global__ void __launch_bounds__(seesaw::kThreads, 1)
   c.q_addr = base + kOffQ;
   c.k_addr = base + kOffK;
   c.barriers = barriers;
-  run_math<T, kSchedule>(p, range, c, kv_head, row_base, reinterpret_cast<float*>(smem + kOffStats),
-              reinterpret_cast<float*>(smem + kOffRowSum), smem);
+  c.rank = static_cast<uint32_t>(rank);
+  run_math<T, kSchedule, kCluster>(p, range, c, kv_head, row_base, reinterpret_cast<float*>(smem + kOffStats),
+                                   reinterpret_cast<float*>(smem + kOffRowSum), smem);
+  if constexpr (kCluster > 1) cluster_sync();
 }
 
 }  // namespace sm90

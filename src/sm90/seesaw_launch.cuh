@@ -5,6 +5,8 @@
 #include "sm90/seesaw_kernel.cuh"
 #include "sm90/seesaw_launch.h"
 
+#include <mutex>
+
 #ifdef FLASHMLA_SEESAW_TRACE
 #include <cstdio>
 #include <cstdlib>
@@ -36,15 +38,72 @@ inline void write_seesaw_trace() {
 }
 #endif
 
-template <typename T, SeesawSchedule kSchedule>
-Status launch_seesaw_schedule(const DecodeParams& params, const CUtensorMap& k_map, int num_sm_parts,
-                              cudaStream_t stream) {
-  auto kernel = mla_seesaw_kernel<T, kSchedule>;
+// The most clusters of kCluster seesaw blocks (one block per SM) the device runs at once: a
+// cluster must fit inside one GPC. Queried once per device and cluster size; 0 if the query fails.
+template <int kCluster, typename Kernel>
+int max_active_clusters(Kernel kernel, cudaStream_t stream) {
+  constexpr int kMaxDevices = 64;
+  static std::once_flag once[kMaxDevices];
+  static int count[kMaxDevices];
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) return 0;
+  std::call_once(once[device], [&] {
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(1, 1, kCluster);
+    config.blockDim = dim3(seesaw::kThreads, 1, 1);
+    config.dynamicSmemBytes = seesaw::kSmemBytes;
+    config.stream = stream;
+    cudaLaunchAttribute attr;
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = 1;
+    attr.val.clusterDim.y = 1;
+    attr.val.clusterDim.z = kCluster;
+    config.attrs = &attr;
+    config.numAttrs = 1;
+    int n = 0;
+    if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, seesaw::kSmemBytes) !=
+            cudaSuccess ||
+        cudaOccupancyMaxActiveClusters(&n, kernel, &config) != cudaSuccess) {
+      (void)cudaGetLastError();  // not fatal: no clusters of this size on this device
+      n = 0;
+    }
+    count[device] = n;
+  });
+  return count[device];
+}
+
+// Whether `grid` can run as clusters of kCluster blocks along z, all resident at once.
+template <int kCluster, typename Kernel>
+bool clusters_fit(Kernel kernel, const dim3& grid, cudaStream_t stream) {
+  if (grid.z % kCluster != 0) return false;
+  const int64_t clusters = static_cast<int64_t>(grid.x) * grid.y * grid.z / kCluster;
+  return clusters <= max_active_clusters<kCluster>(kernel, stream);
+}
+
+template <typename T, SeesawSchedule kSchedule, int kCluster>
+Status launch_seesaw_cluster(DecodeParams params, const CUtensorMap& k_map, const dim3& grid,
+                             const SeesawOptions& options, cudaStream_t stream) {
+  auto kernel = mla_seesaw_kernel<T, kSchedule, kCluster>;
+  params.l2_prefetch = options.l2_prefetch >= 0 ? options.l2_prefetch == 1 : grid.z == kCluster;
   FLASHMLA_CUDA_RETURN(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, seesaw::kSmemBytes));
-  const int row_blocks = (params.q_rows + seesaw::kRows - 1) / seesaw::kRows;
-  const dim3 grid(num_sm_parts, params.h_kv, row_blocks);
-  kernel<<<grid, seesaw::kThreads, seesaw::kSmemBytes, stream>>>(params, k_map);
+  if constexpr (kCluster == 1) {
+    kernel<<<grid, seesaw::kThreads, seesaw::kSmemBytes, stream>>>(params, k_map);
+  } else {
+    cudaLaunchConfig_t config = {};
+    config.gridDim = grid;
+    config.blockDim = dim3(seesaw::kThreads, 1, 1);
+    config.dynamicSmemBytes = seesaw::kSmemBytes;
+    config.stream = stream;
+    cudaLaunchAttribute attr;
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = 1;
+    attr.val.clusterDim.y = 1;
+    attr.val.clusterDim.z = kCluster;
+    config.attrs = &attr;
+    config.numAttrs = 1;
+    FLASHMLA_CUDA_RETURN(cudaLaunchKernelEx(&config, kernel, params, k_map));
+  }
   FLASHMLA_CHECK_LAUNCH("mla_seesaw_kernel launch");
 #ifdef FLASHMLA_SEESAW_TRACE
   write_seesaw_trace();
@@ -52,16 +111,32 @@ Status launch_seesaw_schedule(const DecodeParams& params, const CUtensorMap& k_m
   return Status::Ok();
 }
 
+// Pairs where `options` and the batch allow them, the row tiles come in pairs and the pairs fit.
+template <typename T, SeesawSchedule kSchedule>
+Status launch_seesaw_schedule(const DecodeParams& params, const CUtensorMap& k_map, int num_sm_parts,
+                              const SeesawOptions& options, cudaStream_t stream) {
+  const int row_blocks = (params.q_rows + seesaw::kRows - 1) / seesaw::kRows;
+  const dim3 grid(num_sm_parts, params.h_kv, row_blocks);
+  const int max_cluster =
+      options.max_cluster > 0 ? options.max_cluster : (params.batch >= kMinBatchForClusters ? 2 : 1);
+  if (max_cluster >= 2 && clusters_fit<2>(mla_seesaw_kernel<T, kSchedule, 2>, grid, stream))
+    return launch_seesaw_cluster<T, kSchedule, 2>(params, k_map, grid, options, stream);
+  return launch_seesaw_cluster<T, kSchedule, 1>(params, k_map, grid, options, stream);
+}
+
 template <typename T>
 Status launch_seesaw(const DecodeParams& params, const CUtensorMap& k_map, int num_sm_parts,
-                     SeesawSchedule schedule, cudaStream_t stream) {
-  switch (schedule) {
+                     const SeesawOptions& options, cudaStream_t stream) {
+  switch (options.schedule) {
     case SeesawSchedule::kOwnPageFirst:
-      return launch_seesaw_schedule<T, SeesawSchedule::kOwnPageFirst>(params, k_map, num_sm_parts, stream);
+      return launch_seesaw_schedule<T, SeesawSchedule::kOwnPageFirst>(params, k_map, num_sm_parts, options,
+                                                                      stream);
     case SeesawSchedule::kSoftmaxFirst:
-      return launch_seesaw_schedule<T, SeesawSchedule::kSoftmaxFirst>(params, k_map, num_sm_parts, stream);
+      return launch_seesaw_schedule<T, SeesawSchedule::kSoftmaxFirst>(params, k_map, num_sm_parts, options,
+                                                                      stream);
     default:
-      return launch_seesaw_schedule<T, SeesawSchedule::kOtherPageFirst>(params, k_map, num_sm_parts, stream);
+      return launch_seesaw_schedule<T, SeesawSchedule::kOtherPageFirst>(params, k_map, num_sm_parts, options,
+                                                                        stream);
   }
 }
 

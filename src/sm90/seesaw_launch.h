@@ -14,10 +14,28 @@ namespace sm90 {
 // The order of each math warpgroup's steps around its own pages (seesaw_kernel.cuh, run_math).
 enum class SeesawSchedule { kOtherPageFirst, kOwnPageFirst, kSoftmaxFirst };
 
+// How the seesaw kernel runs; the defaults are the measured best (bench/NOTES.md), the fields are
+// set from the environment only for comparisons (decode.cu).
+struct SeesawOptions {
+  SeesawSchedule schedule = SeesawSchedule::kOtherPageFirst;
+  // The largest group of row tiles (of one kv head) that runs as a cluster sharing each page's
+  // loads: 1 or 2, or 0 (default) for 2 from kMinBatchForClusters sequences on and 1 below. Pairs
+  // run where the number of row tiles is even and all pairs fit on the GPU at once.
+  int max_cluster = 0;
+  // Whether the producer prefetches pages into L2 (DecodeParams::l2_prefetch): 1 on, 0 off, -1
+  // (default) on where one block or one cluster covers all the row tiles of a kv head (each page
+  // is then prefetched once); with more, it measured slower.
+  int l2_prefetch = -1;
+};
+
+// Below this batch size the blocks have few pages each, and a cluster's fixed costs (its launch,
+// two cluster barriers) measured more than it saves (b = 1: 19.7 -> 21.1 us at s_k = 4096).
+constexpr int64_t kMinBatchForClusters = 16;
+
 // T: __nv_bfloat16 or __half. Launches only the decode; the caller launches the combine.
 template <typename T>
 Status launch_seesaw(const DecodeParams& params, const CUtensorMap& k_map, int num_sm_parts,
-                     SeesawSchedule schedule, cudaStream_t stream);
+                     const SeesawOptions& options, cudaStream_t stream);
 
 }  // namespace sm90
 }  // namespace flashmla
