@@ -18,8 +18,7 @@
 // math warps arrives once per page per slab, after its last read), stats[warpgroup] (a page's owner
 // published P and its statistics; all its 128 threads arrive). Q is loaded by the math threads with
 // cp.async at each sequence piece. For shapes with one row tile per kv head the producer also
-// prefetches each page into L2 while it waits for the page's buffer (DecodeParams::l2_prefetch;
-// only the first row block, or pair, of each kv head does).
+// prefetches each page into L2 while it waits for the page's buffer (DecodeParams::l2_prefetch).
 //
 // Row-tile pairs (kCluster = 2): the blocks of two row tiles of the same kv head and SM part walk
 // the same pages, so they run as one cluster; each producer loads every other slab of each page,
@@ -393,17 +392,15 @@ __global__ void __launch_bounds__(seesaw::kThreads, 1)
   // The other blocks' barriers must be initialised before their first arrival here or load.
   if constexpr (kCluster > 1) cluster_sync();
   const int rank = kCluster > 1 ? static_cast<int>(cluster_rank()) : 0;
-  // Only the first row block (or pair) of a kv head prefetches: the others read the same pages,
-  // and a second prefetch of each page measured slower (bench/NOTES.md).
-  const bool prefetch = p.l2_prefetch && blockIdx.z < kCluster;
 
   if (warp >= kProducerWarp) {
     setmaxnreg_dec<kProducerRegisters>();
     if (warp == kProducerWarp && lane == 0)
-      run_producer<kCluster>(p, &k_map, range, kv_head, base + kOffK, barriers, rank, prefetch);
-    __syncwarp();
-    // Neither block may exit while the other can still arrive on its barriers.
-    if constexpr (kCluster > 1) cluster_sync();
+      run_producer<kCluster>(p, &k_map, range, kv_head, base + kOffK, barriers, rank);
+    if constexpr (kCluster > 1) {
+      __syncwarp();
+      cluster_sync();  // neither block may exit while the other can still arrive on its barriers
+    }
     return;
   }
   setmaxnreg_inc<kMathRegisters>();

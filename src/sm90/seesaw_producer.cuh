@@ -37,7 +37,7 @@ __device__ __forceinline__ void prefetch_page_l2(const CUtensorMap* k_map, int k
 template <int kCluster>
 __device__ __forceinline__ void run_producer(const DecodeParams& p, const CUtensorMap* k_map,
                                              const PartRange& range, int kv_head, uint32_t k_base,
-                                             uint32_t barriers, int rank, bool prefetch) {
+                                             uint32_t barriers, int rank) {
   static_assert(kCluster == 1 || kCluster == 2, "one block or a pair per page");
   const uint64_t evict_first = make_evict_first_policy();  // every page is read once
   int64_t g = 0;  // pages loaded so far by this block: page g goes to buffer g % 2
@@ -51,7 +51,7 @@ __device__ __forceinline__ void run_producer(const DecodeParams& p, const CUtens
       const int page_id = pages[piece.page_begin + j];
       // The page must wait for the one two before it to leave the buffer: meanwhile it can travel
       // from DRAM to L2, so that its loads then take only the L2's latency.
-      if (prefetch && use > 0) prefetch_page_l2<kCluster>(k_map, kv_head, page_id, rank);
+      if (p.l2_prefetch && use > 0) prefetch_page_l2<kCluster>(k_map, kv_head, page_id, rank);
       for (int i = 0; i < kSlabs; ++i) {
         const int slab = slab_order(buffer, i);
         const int index = buffer * kSlabs + slab;
