@@ -19,8 +19,10 @@ enum class SeesawSchedule { kOtherPageFirst, kOwnPageFirst, kSoftmaxFirst };
 struct SeesawOptions {
   SeesawSchedule schedule = SeesawSchedule::kOtherPageFirst;
   // The largest group of row tiles (of one kv head) that runs as a cluster sharing each page's
-  // loads: 1 or 2, or 0 (default) for 2 from kMinBatchForClusters sequences on and 1 below. Pairs
-  // run where the number of row tiles is even and all pairs fit on the GPU at once.
+  // loads: 0 (default) for pairs where a kv head has exactly two row tiles and the batch has at
+  // least kMinBatchForClusters sequences; 2 for pairs wherever the number of row tiles is even (for
+  // comparisons and to test them on small batches); 1 for none. Pairs also need all of them to fit
+  // on the GPU at once.
   int max_cluster = 0;
   // Whether the producer prefetches pages into L2 (DecodeParams::l2_prefetch): 1 on, 0 off, -1
   // (default) on where one block or one cluster covers all the row tiles of a kv head (each page
