@@ -38,6 +38,28 @@ inline void write_seesaw_trace() {
 }
 #endif
 
+// The launch configuration of seesaw blocks in clusters of `cluster` blocks along z. Not copyable:
+// config points at attr.
+struct ClusterLaunch {
+  cudaLaunchAttribute attr = {};
+  cudaLaunchConfig_t config = {};
+
+  ClusterLaunch(const dim3& grid, int cluster, cudaStream_t stream) {
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = 1;
+    attr.val.clusterDim.y = 1;
+    attr.val.clusterDim.z = static_cast<unsigned>(cluster);
+    config.gridDim = grid;
+    config.blockDim = dim3(seesaw::kThreads, 1, 1);
+    config.dynamicSmemBytes = seesaw::kSmemBytes;
+    config.stream = stream;
+    config.attrs = &attr;
+    config.numAttrs = 1;
+  }
+  ClusterLaunch(const ClusterLaunch&) = delete;
+  ClusterLaunch& operator=(const ClusterLaunch&) = delete;
+};
+
 // The most clusters of kCluster seesaw blocks (one block per SM) the device runs at once: a
 // cluster must fit inside one GPC. Queried once per device and cluster size; 0 if the query fails.
 template <int kCluster, typename Kernel>
@@ -48,22 +70,11 @@ int max_active_clusters(Kernel kernel, cudaStream_t stream) {
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) return 0;
   std::call_once(once[device], [&] {
-    cudaLaunchConfig_t config = {};
-    config.gridDim = dim3(1, 1, kCluster);
-    config.blockDim = dim3(seesaw::kThreads, 1, 1);
-    config.dynamicSmemBytes = seesaw::kSmemBytes;
-    config.stream = stream;
-    cudaLaunchAttribute attr;
-    attr.id = cudaLaunchAttributeClusterDimension;
-    attr.val.clusterDim.x = 1;
-    attr.val.clusterDim.y = 1;
-    attr.val.clusterDim.z = kCluster;
-    config.attrs = &attr;
-    config.numAttrs = 1;
+    const ClusterLaunch launch(dim3(1, 1, kCluster), kCluster, stream);
     int n = 0;
     if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, seesaw::kSmemBytes) !=
             cudaSuccess ||
-        cudaOccupancyMaxActiveClusters(&n, kernel, &config) != cudaSuccess) {
+        cudaOccupancyMaxActiveClusters(&n, kernel, &launch.config) != cudaSuccess) {
       (void)cudaGetLastError();  // not fatal: no clusters of this size on this device
       n = 0;
     }
@@ -90,19 +101,8 @@ Status launch_seesaw_cluster(DecodeParams params, const CUtensorMap& k_map, cons
   if constexpr (kCluster == 1) {
     kernel<<<grid, seesaw::kThreads, seesaw::kSmemBytes, stream>>>(params, k_map);
   } else {
-    cudaLaunchConfig_t config = {};
-    config.gridDim = grid;
-    config.blockDim = dim3(seesaw::kThreads, 1, 1);
-    config.dynamicSmemBytes = seesaw::kSmemBytes;
-    config.stream = stream;
-    cudaLaunchAttribute attr;
-    attr.id = cudaLaunchAttributeClusterDimension;
-    attr.val.clusterDim.x = 1;
-    attr.val.clusterDim.y = 1;
-    attr.val.clusterDim.z = kCluster;
-    config.attrs = &attr;
-    config.numAttrs = 1;
-    FLASHMLA_CUDA_RETURN(cudaLaunchKernelEx(&config, kernel, params, k_map));
+    const ClusterLaunch launch(grid, kCluster, stream);
+    FLASHMLA_CUDA_RETURN(cudaLaunchKernelEx(&launch.config, kernel, params, k_map));
   }
   FLASHMLA_CHECK_LAUNCH("mla_seesaw_kernel launch");
 #ifdef FLASHMLA_SEESAW_TRACE
