@@ -95,7 +95,8 @@ template <typename T, SeesawSchedule kSchedule, int kCluster>
 Status launch_seesaw_cluster(DecodeParams params, const CUtensorMap& k_map, const dim3& grid,
                              const SeesawOptions& options, cudaStream_t stream) {
   auto kernel = mla_seesaw_kernel<T, kSchedule, kCluster>;
-  params.l2_prefetch = options.l2_prefetch >= 0 ? options.l2_prefetch == 1 : grid.z == kCluster;
+  params.l2_prefetch = options.l2_prefetch >= 0 ? options.l2_prefetch == 1
+                                                : grid.z == kCluster && kSchedule != SeesawSchedule::kSoftmaxFirst;
   FLASHMLA_CUDA_RETURN(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, seesaw::kSmemBytes));
   if constexpr (kCluster == 1) {
@@ -127,10 +128,18 @@ Status launch_seesaw_schedule(const DecodeParams& params, const CUtensorMap& k_m
   return launch_seesaw_cluster<T, kSchedule, 1>(params, k_map, grid, options, stream);
 }
 
+// kAuto: with one row tile per kv head, softmax-first without the L2 prefetch measured 3% faster
+// than other-page-first with it (12 grid rows, one call, bench/NOTES.md step 15); with two or more
+// row tiles other-page-first was the fastest (step 8).
+inline SeesawSchedule resolve_schedule(SeesawSchedule schedule, int q_rows) {
+  if (schedule != SeesawSchedule::kAuto) return schedule;
+  return q_rows <= seesaw::kRows ? SeesawSchedule::kSoftmaxFirst : SeesawSchedule::kOtherPageFirst;
+}
+
 template <typename T>
 Status launch_seesaw(const DecodeParams& params, const CUtensorMap& k_map, int num_sm_parts,
                      const SeesawOptions& options, cudaStream_t stream) {
-  switch (options.schedule) {
+  switch (resolve_schedule(options.schedule, params.q_rows)) {
     case SeesawSchedule::kOwnPageFirst:
       return launch_seesaw_schedule<T, SeesawSchedule::kOwnPageFirst>(params, k_map, num_sm_parts, options,
                                                                       stream);

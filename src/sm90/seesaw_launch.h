@@ -12,12 +12,15 @@ namespace flashmla {
 namespace sm90 {
 
 // The order of each math warpgroup's steps around its own pages (seesaw_kernel.cuh, run_math).
-enum class SeesawSchedule { kOtherPageFirst, kOwnPageFirst, kSoftmaxFirst };
+// kAuto is resolved by the launcher (resolve_schedule) and never reaches a kernel.
+enum class SeesawSchedule { kAuto, kOtherPageFirst, kOwnPageFirst, kSoftmaxFirst };
 
 // How the seesaw kernel runs; the defaults are the measured best (bench/NOTES.md), the fields are
 // set from the environment only for comparisons (decode.cu).
 struct SeesawOptions {
-  SeesawSchedule schedule = SeesawSchedule::kOtherPageFirst;
+  // kAuto (default): softmax-first where a kv head has one row tile, other-page-first otherwise
+  // (bench/NOTES.md step 15: each measured fastest on those rows).
+  SeesawSchedule schedule = SeesawSchedule::kAuto;
   // The largest group of row tiles (of one kv head) that runs as a cluster sharing each page's
   // loads: 0 (default) for pairs where a kv head has exactly two row tiles and the batch has at
   // least kMinBatchForClusters sequences; 2 for pairs wherever the number of row tiles is even (for
@@ -26,7 +29,8 @@ struct SeesawOptions {
   int max_cluster = 0;
   // Whether the producer prefetches pages into L2 (DecodeParams::l2_prefetch): 1 on, 0 off, -1
   // (default) on where one block or one cluster covers all the row tiles of a kv head (each page
-  // is then prefetched once); with more, it measured slower.
+  // is then prefetched once) and the schedule is not softmax-first; with more row tiles, and with
+  // softmax-first on one row tile, it measured slower.
   int l2_prefetch = -1;
 };
 
