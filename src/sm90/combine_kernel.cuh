@@ -43,6 +43,16 @@ __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(const Deco
 
   const int64_t slot_stride = static_cast<int64_t>(p.h_kv) * p.q_rows;  // rows per split slot
   const int64_t row0 = (static_cast<int64_t>(first_slot) * p.h_kv + kv_head) * p.q_rows + q_row;
+  const int col = col_part * (kHeadDimV / kCombineColumnParts) + lane * 4;
+  auto o_of = [&](int s) {
+    return *reinterpret_cast<const float4*>(p.o_accum + (row0 + s * slot_stride) * kHeadDimV + col);
+  };
+  // The first splits' partial rows are loaded before the log-sum-exp is known, together with the
+  // lse values, so that most rows (two or three splits) cost one memory round trip, not two.
+  float4 first[kCombineUnroll];
+#pragma unroll
+  for (int u = 0; u < kCombineUnroll; ++u)
+    if (u < splits) first[u] = o_of(u);
   float max_lse = -INFINITY;
   for (int s = lane; s < splits; s += 32) max_lse = fmaxf(max_lse, p.lse_accum[row0 + s * slot_stride]);
 #pragma unroll
@@ -56,28 +66,25 @@ __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(const Deco
   const bool empty = max_lse == -INFINITY;
   const float lse = empty ? INFINITY : max_lse + logf(sum);
 
-  const int col = col_part * (kHeadDimV / kCombineColumnParts) + lane * 4;
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
   if (!empty) {
-    int s = 0;
+#pragma unroll
+    for (int u = 0; u < kCombineUnroll; ++u)
+      if (u < splits) add_scaled(acc, expf(p.lse_accum[row0 + u * slot_stride] - lse), first[u]);
+    int s = kCombineUnroll;
     // Several splits' loads are issued before any is used: the loop is bound by memory latency.
     for (; s + kCombineUnroll <= splits; s += kCombineUnroll) {
       float w[kCombineUnroll];
       float4 x[kCombineUnroll];
 #pragma unroll
       for (int u = 0; u < kCombineUnroll; ++u) {
-        const int64_t row = row0 + (s + u) * slot_stride;
-        w[u] = p.lse_accum[row];
-        x[u] = *reinterpret_cast<const float4*>(p.o_accum + row * kHeadDimV + col);
+        w[u] = p.lse_accum[row0 + (s + u) * slot_stride];
+        x[u] = o_of(s + u);
       }
 #pragma unroll
       for (int u = 0; u < kCombineUnroll; ++u) add_scaled(acc, expf(w[u] - lse), x[u]);
     }
-    for (; s < splits; ++s) {
-      const int64_t row = row0 + s * slot_stride;
-      add_scaled(acc, expf(p.lse_accum[row] - lse),
-                 *reinterpret_cast<const float4*>(p.o_accum + row * kHeadDimV + col));
-    }
+    for (; s < splits; ++s) add_scaled(acc, expf(p.lse_accum[row0 + s * slot_stride] - lse), o_of(s));
   }
   const int token = q_row / p.ngroups;
   const int head = kv_head * p.ngroups + q_row % p.ngroups;
