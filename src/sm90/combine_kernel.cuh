@@ -30,8 +30,11 @@ __device__ __forceinline__ void add_scaled(float4& acc, float w, const float4& x
 }
 
 // Grid: (b, h_kv, ceil(q_rows / 8) * kCombineColumnParts).
+// Launched as a programmatic dependent of the decode kernel (decode_launch.cuh): its blocks may
+// start before the decode's last blocks have finished, and wait here for the partial results.
 template <typename T>
 __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(const DecodeParams p) {
+  grid_dependency_wait();
   const int seq = blockIdx.x;
   const int kv_head = blockIdx.y;
   const int q_row = (blockIdx.z / kCombineColumnParts) * kCombineRowsPerBlock + threadIdx.x / 32;

@@ -40,10 +40,19 @@ Status launch_decode(const DecodeParams& params, const CUtensorMap* k_map, int n
     st = launch_decode_tile<T, 4, true>(params, num_sm_parts, stream);
   }
   if (!st.ok()) return st;
-  const dim3 grid(static_cast<unsigned>(params.batch), params.h_kv,
-                  (params.q_rows + kCombineRowsPerBlock - 1) / kCombineRowsPerBlock *
-                      kCombineColumnParts);
-  mla_combine_kernel<T><<<grid, kCombineThreads, 0, stream>>>(params);
+  // The combine is a programmatic dependent launch: its launch overlaps the decode's last blocks
+  // instead of following the decode's completion (it waits in griddepcontrol.wait).
+  cudaLaunchAttribute attr = {};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(params.batch), params.h_kv,
+                        (params.q_rows + kCombineRowsPerBlock - 1) / kCombineRowsPerBlock * kCombineColumnParts);
+  config.blockDim = dim3(kCombineThreads, 1, 1);
+  config.stream = stream;
+  config.attrs = &attr;
+  config.numAttrs = 1;
+  FLASHMLA_CUDA_RETURN(cudaLaunchKernelEx(&config, mla_combine_kernel<T>, params));
   FLASHMLA_CHECK_LAUNCH("mla_combine_kernel launch");
   return Status::Ok();
 }

@@ -105,5 +105,9 @@ __device__ __forceinline__ float fast_exp2(float x) {
   return y;
 }
 
+// Programmatic dependent launch: waits until the grids this one depends on have completed and
+// their memory writes are visible. A no-op when the kernel was launched without the attribute.
+__device__ __forceinline__ void grid_dependency_wait() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
+
 }  // namespace sm90
 }  // namespace flashmla
