@@ -86,7 +86,8 @@ Status decode(const DecodeArgs& args, const DecodeShape& shape) {
   params.causal = shape.causal;
 
   cudaStream_t stream = static_cast<cudaStream_t>(args.stream);
-  const KernelTuning tuning = kernel_tuning();
+  KernelTuning tuning = kernel_tuning();
+  tuning.seesaw.peak_gbs_per_sm = device_peak_gbs_per_sm(args.q.device.index);
   params.l2_prefetch = false;  // the seesaw launcher decides (SeesawOptions::l2_prefetch)
   // The TMA descriptor is encoded on the host for every call that runs the seesaw kernel only.
   CUtensorMap k_map;

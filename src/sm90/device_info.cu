@@ -18,6 +18,8 @@ struct DeviceProps {
   int major = 0;
   int minor = 0;
   int sm_count = 0;
+  int memory_clock_khz = 0;  // 0 where the driver does not report it
+  int memory_bus_bits = 0;
 };
 
 DeviceProps g_props[kMaxDevices];
@@ -28,6 +30,14 @@ void read_props(int device, DeviceProps* p) {
     p->error = cudaDeviceGetAttribute(&p->minor, cudaDevAttrComputeCapabilityMinor, device);
   if (p->error == cudaSuccess)
     p->error = cudaDeviceGetAttribute(&p->sm_count, cudaDevAttrMultiProcessorCount, device);
+  // Only for tuning choices: a driver that does not report them leaves them 0, not an error.
+  if (p->error == cudaSuccess &&
+      (cudaDeviceGetAttribute(&p->memory_clock_khz, cudaDevAttrMemoryClockRate, device) != cudaSuccess ||
+       cudaDeviceGetAttribute(&p->memory_bus_bits, cudaDevAttrGlobalMemoryBusWidth, device) != cudaSuccess)) {
+    (void)cudaGetLastError();
+    p->memory_clock_khz = 0;
+    p->memory_bus_bits = 0;
+  }
 }
 
 }  // namespace
@@ -52,6 +62,15 @@ Status device_sm_count(int device_index, int* sm_count) {
                       "; the flashmla kernels need a Hopper GPU (sm_90: H100, H200, H800, H20)");
   *sm_count = p.sm_count;
   return Status::Ok();
+}
+
+double device_peak_gbs_per_sm(int device_index) {
+  int sm_count = 0;
+  if (!device_sm_count(device_index, &sm_count).ok() || sm_count <= 0) return 0.0;
+  const DeviceProps& p = g_props[device_index];
+  // Double data rate: two transfers per memory clock over the whole bus.
+  const double bytes_per_s = 2.0 * p.memory_clock_khz * 1e3 * (p.memory_bus_bits / 8.0);
+  return bytes_per_s / 1e9 / sm_count;
 }
 
 }  // namespace sm90

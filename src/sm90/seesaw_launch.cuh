@@ -128,18 +128,10 @@ Status launch_seesaw_schedule(const DecodeParams& params, const CUtensorMap& k_m
   return launch_seesaw_cluster<T, kSchedule, 1>(params, k_map, grid, options, stream);
 }
 
-// kAuto: with one row tile per kv head, softmax-first without the L2 prefetch measured 3% faster
-// than other-page-first with it (12 grid rows, one call, bench/NOTES.md step 15); with two or more
-// row tiles other-page-first was the fastest (step 8).
-inline SeesawSchedule resolve_schedule(SeesawSchedule schedule, int q_rows) {
-  if (schedule != SeesawSchedule::kAuto) return schedule;
-  return q_rows <= seesaw::kRows ? SeesawSchedule::kSoftmaxFirst : SeesawSchedule::kOtherPageFirst;
-}
-
 template <typename T>
 Status launch_seesaw(const DecodeParams& params, const CUtensorMap& k_map, int num_sm_parts,
                      const SeesawOptions& options, cudaStream_t stream) {
-  switch (resolve_schedule(options.schedule, params.q_rows)) {
+  switch (resolve_schedule(options, params.q_rows, seesaw::kRows)) {
     case SeesawSchedule::kOwnPageFirst:
       return launch_seesaw_schedule<T, SeesawSchedule::kOwnPageFirst>(params, k_map, num_sm_parts, options,
                                                                       stream);

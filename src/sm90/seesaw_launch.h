@@ -18,8 +18,7 @@ enum class SeesawSchedule { kAuto, kOtherPageFirst, kOwnPageFirst, kSoftmaxFirst
 // How the seesaw kernel runs; the defaults are the measured best (bench/NOTES.md), the fields are
 // set from the environment only for comparisons (decode.cu).
 struct SeesawOptions {
-  // kAuto (default): softmax-first where a kv head has one row tile, other-page-first otherwise
-  // (bench/NOTES.md step 15: each measured fastest on those rows).
+  // kAuto (default): resolve_schedule picks by the number of row tiles and the device's bandwidth.
   SeesawSchedule schedule = SeesawSchedule::kAuto;
   // The largest group of row tiles (of one kv head) that runs as a cluster sharing each page's
   // loads: 0 (default) for pairs where a kv head has exactly two row tiles and the batch has at
@@ -32,7 +31,24 @@ struct SeesawOptions {
   // is then prefetched once) and the schedule is not softmax-first; with more row tiles, and with
   // softmax-first on one row tile, it measured slower.
   int l2_prefetch = -1;
+  // The device's peak DRAM bandwidth per SM in GB/s (device_peak_gbs_per_sm; 0: unknown), set by
+  // decode.cu for each call: resolve_schedule depends on it.
+  double peak_gbs_per_sm = 0.0;
 };
+
+// Per-SM bandwidth from which one-tile rows keep other-page-first with the L2 prefetch: on the
+// H100 (25.4 GB/s per SM) softmax-first without it measured 2-5% faster on those rows, on the H200
+// (37.3) 6-8% slower on the fixed-length ones (bench/NOTES.md step 15).
+constexpr double kSoftmaxFirstMaxGbsPerSm = 30.0;
+
+// kAuto: other-page-first (step 8) where a kv head has two or more row tiles; with one row tile
+// softmax-first where the bandwidth per SM is below kSoftmaxFirstMaxGbsPerSm or unknown.
+inline SeesawSchedule resolve_schedule(const SeesawOptions& options, int q_rows, int rows_per_tile) {
+  if (options.schedule != SeesawSchedule::kAuto) return options.schedule;
+  const bool one_tile = q_rows <= rows_per_tile;
+  const bool bandwidth_rich = options.peak_gbs_per_sm >= kSoftmaxFirstMaxGbsPerSm;
+  return one_tile && !bandwidth_rich ? SeesawSchedule::kSoftmaxFirst : SeesawSchedule::kOtherPageFirst;
+}
 
 // Below this batch size the blocks have few pages each, and a cluster's fixed costs (its launch,
 // two cluster barriers) measured more than it saves (b = 1: 19.7 -> 21.1 us at s_k = 4096).

@@ -11,6 +11,10 @@ namespace sm90 {
 // Multiprocessor count of a CUDA device; kUnsupportedDevice unless it is compute capability 9.x.
 Status device_sm_count(int device_index, int* sm_count);
 
+// Peak DRAM bandwidth per multiprocessor in GB/s (memory clock x 2 x bus width / SMs; H100 SXM
+// 25.4, H200 37.3), for kernel choices that depend on how fast each SM can be fed; 0 if unknown.
+double device_peak_gbs_per_sm(int device_index);
+
 // Runs the metadata kernel on args.stream (args validated, tensors on CUDA).
 Status get_metadata(const MetadataArgs& args);
 

@@ -1,0 +1,55 @@
+// The backend's kernel choices that depend on the shape and on the device: which step order the
+// seesaw kernel runs (SeesawOptions, resolve_schedule) and the device property it reads for it.
+#include <gtest/gtest.h>
+
+#include "gpu/gpu_support.h"
+#include "sm90/seesaw_launch.h"
+#include "sm90/sm90_backend.h"
+
+namespace flashmla {
+namespace test {
+namespace {
+
+using sm90::SeesawOptions;
+using sm90::SeesawSchedule;
+
+constexpr int kRowsPerTile = 64;
+
+SeesawSchedule resolve(double gbs_per_sm, int q_rows, SeesawSchedule requested = SeesawSchedule::kAuto) {
+  SeesawOptions o;
+  o.schedule = requested;
+  o.peak_gbs_per_sm = gbs_per_sm;
+  return sm90::resolve_schedule(o, q_rows, kRowsPerTile);
+}
+
+TEST(KernelChoice, OneRowTileRunsSoftmaxFirstBelowTheBandwidthThreshold) {
+  for (int q_rows : {33, 64}) {
+    EXPECT_EQ(resolve(25.4, q_rows), SeesawSchedule::kSoftmaxFirst) << q_rows;  // H100 SXM
+    EXPECT_EQ(resolve(0.0, q_rows), SeesawSchedule::kSoftmaxFirst) << q_rows;   // unknown
+    EXPECT_EQ(resolve(37.3, q_rows), SeesawSchedule::kOtherPageFirst) << q_rows;  // H200
+  }
+}
+
+TEST(KernelChoice, SeveralRowTilesRunOtherPageFirstOnEveryDevice) {
+  for (int q_rows : {65, 128, 256})
+    for (double gbs : {0.0, 25.4, 37.3}) EXPECT_EQ(resolve(gbs, q_rows), SeesawSchedule::kOtherPageFirst);
+}
+
+TEST(KernelChoice, AnExplicitScheduleIsKept) {
+  for (SeesawSchedule s : {SeesawSchedule::kOwnPageFirst, SeesawSchedule::kSoftmaxFirst,
+                           SeesawSchedule::kOtherPageFirst})
+    for (int q_rows : {64, 128}) EXPECT_EQ(resolve(37.3, q_rows, s), s);
+}
+
+TEST(KernelChoice, DevicePeakBandwidthPerSmIsPlausible) {
+  REQUIRE_HOPPER();
+  // Hopper parts range from about 15 (H100 PCIe) to about 52 (H20) GB/s per SM.
+  const double gbs = sm90::device_peak_gbs_per_sm(0);
+  EXPECT_GT(gbs, 10.0);
+  EXPECT_LT(gbs, 80.0);
+  EXPECT_EQ(sm90::device_peak_gbs_per_sm(-1), 0.0);
+}
+
+}  // namespace
+}  // namespace test
+}  // namespace flashmla
