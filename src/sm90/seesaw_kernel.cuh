@@ -184,8 +184,9 @@ struct PageStats {
 };
 
 // The order of a warpgroup's work around each of its own pages j (the other warpgroup runs the
-// same order, one page later); bench/NOTES.md has the three timed.
-// kOtherPageFirst (the default): P V of the other's page j - 1 as soon as its statistics arrive,
+// same order, one page later); bench/NOTES.md has the three timed, and resolve_schedule
+// (seesaw_launch.h) picks the default.
+// kOtherPageFirst: P V of the other's page j - 1 as soon as its statistics arrive,
 //   which releases that page's buffer early; then softmax and P V of page j; then S of page j + 2,
 //   which is computed while the warpgroup waits for the other's next statistics.
 // kOwnPageFirst (FLASHMLA_SEESAW_SCHEDULE=own-first): softmax and P V of page j, P V of the
