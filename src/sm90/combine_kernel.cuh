@@ -89,8 +89,8 @@ __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(const Deco
     }
     for (; s < splits; ++s) add_scaled(acc, expf(p.lse_accum[row0 + s * slot_stride] - lse), o_of(s));
   }
-  const int token = q_row / p.ngroups;
-  const int head = kv_head * p.ngroups + q_row % p.ngroups;
+  const int token = token_of_row(p, q_row);
+  const int head = head_of_row(p, kv_head, q_row);
   T* out = static_cast<T*>(p.out) + ((static_cast<int64_t>(seq) * p.s_q + token) * p.h_q + head) * kHeadDimV;
   *reinterpret_cast<uint2*>(out + col) = make_uint2(ElementTraits<T>::pack(acc.x, acc.y),
                                                    ElementTraits<T>::pack(acc.z, acc.w));

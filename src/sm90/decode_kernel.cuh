@@ -151,8 +151,8 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) mla_decode_kernel(const Dec
         const int chunk = idx % Tile::kKChunks;
         const int q_row = row_base + row;
         const bool valid = q_row < p.q_rows;
-        const int token = q_row / p.ngroups;
-        const int head = kv_head * p.ngroups + q_row % p.ngroups;
+        const int token = token_of_row(p, q_row);
+        const int head = head_of_row(p, kv_head, q_row);
         const T* src = q + (valid ? seq * p.q_stride_batch + token * p.q_stride_token +
                                         head * p.q_stride_head + chunk * 8
                                   : 0);
@@ -167,7 +167,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) mla_decode_kernel(const Dec
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       const int q_row = row_base + frag_rows[i];
-      const int token = q_row / p.ngroups;
+      const int token = token_of_row(p, q_row);
       limit[i] = q_row >= p.q_rows ? 0 : (p.causal ? seqlen - p.s_q + token + 1 : seqlen);
     }
 
@@ -339,8 +339,8 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) mla_decode_kernel(const Dec
       // Natural-log sum-exp: scores were kept as base-2 values scaled by log2(e).
       const float lse = total > 0.f ? (row_max[r] + __log2f(total)) * 0.69314718055994531f
                                     : (single_split ? INFINITY : -INFINITY);
-      const int token = q_row / p.ngroups;
-      const int head = kv_head * p.ngroups + q_row % p.ngroups;
+      const int token = token_of_row(p, q_row);
+      const int head = head_of_row(p, kv_head, q_row);
       if (single_split) {
         T* out = static_cast<T*>(p.out) +
                  ((static_cast<int64_t>(seq) * p.s_q + token) * p.h_q + head) * kHeadDimV;

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "core/hostdevice.h"
+
 namespace flashmla {
 namespace sm90 {
 
@@ -36,6 +38,13 @@ struct DecodeParams {
   // (seesaw_producer.cuh).
   bool l2_prefetch;
 };
+
+// Query row q_row (0 <= q_row < q_rows) of kv head kv_head: rows are (token, head-in-group)
+// pairs, token-major, so a kv head's ngroups heads of one token are consecutive rows.
+FLASHMLA_HD inline int token_of_row(const DecodeParams& p, int q_row) { return q_row / p.ngroups; }
+FLASHMLA_HD inline int head_of_row(const DecodeParams& p, int kv_head, int q_row) {
+  return kv_head * p.ngroups + q_row % p.ngroups;
+}
 
 }  // namespace sm90
 }  // namespace flashmla

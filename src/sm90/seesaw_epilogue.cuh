@@ -42,8 +42,8 @@ __device__ __forceinline__ void store_piece(const DecodeParams& p, const Piece& 
     // Natural-log sum-exp: scores were kept as base-2 values scaled by log2(e).
     const float lse = total[r] > 0.f ? (max[r] + __log2f(total[r])) * 0.69314718055994531f
                                      : (piece.single_split ? INFINITY : -INFINITY);
-    const int token = q_row / p.ngroups;
-    const int head = kv_head * p.ngroups + q_row % p.ngroups;
+    const int token = token_of_row(p, q_row);
+    const int head = head_of_row(p, kv_head, q_row);
     const int col0 = wg * (kHeadDimV / kMathWarpgroups) + 2 * (lane & 3);
     if (piece.single_split) {
       T* out = static_cast<T*>(p.out) +

@@ -162,8 +162,8 @@ __device__ __forceinline__ void load_q(const DecodeParams& p, const MathContext&
     const int chunk = idx % kChunks;
     const int q_row = row_base + row;
     const bool valid = q_row < p.q_rows;
-    const int token = q_row / p.ngroups;
-    const int head = kv_head * p.ngroups + q_row % p.ngroups;
+    const int token = token_of_row(p, q_row);
+    const int head = head_of_row(p, kv_head, q_row);
     const T* src = q + (valid ? seq * p.q_stride_batch + token * p.q_stride_token +
                                     head * p.q_stride_head + chunk * 8
                               : 0);
@@ -219,7 +219,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const int q_row = row_base + c.row0 + 8 * r;
-      const int token = q_row / p.ngroups;
+      const int token = token_of_row(p, q_row);
       limit[r] = q_row >= p.q_rows ? 0 : (p.causal ? piece.seqlen - p.s_q + token + 1 : piece.seqlen);
     }
     auto valid_rows = [&](int j) { return piece.seqlen - (piece.page_begin + j) * kPageSize; };
