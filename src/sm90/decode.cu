@@ -23,9 +23,9 @@ void split_workspace(const DecodeArgs& args, const DecodeShape& shape, DecodePar
 
 // The kernel choice and tuning knobs, read once per process from the environment, for comparisons
 // (bench/NOTES.md). FLASHMLA_DECODE_KERNEL: "seesaw" (on every shape), "wgmma" (the first
-// warpgroup-MMA kernel for 64-row tiles), "mma" (mma.sync everywhere); unset, empty or "auto": the
-// default. The seesaw kernel's SeesawOptions: FLASHMLA_SEESAW_SCHEDULE "own-first", "other-first"
-// or "softmax-first" (seesaw_kernel.cuh); FLASHMLA_SEESAW_CLUSTER "1" or "2" (max_cluster);
+// warpgroup-MMA kernel for 64-row tiles), "mma" (mma.sync everywhere), "narrow" (EXPERIMENTAL:
+// the narrow kernel for 16- and 32-row tiles); unset, empty or "auto": the default. The seesaw
+// kernel's SeesawOptions: FLASHMLA_SEESAW_SCHEDULE "own-first", "other-first" or "softmax-first" (seesaw_kernel.cuh); FLASHMLA_SEESAW_CLUSTER "1" or "2" (max_cluster);
 // FLASHMLA_L2_PREFETCH "1" or "0". Unset or unrecognised values keep the defaults.
 KernelTuning kernel_tuning() {
   static const KernelTuning tuning = [] {
@@ -34,6 +34,7 @@ KernelTuning kernel_tuning() {
       if (std::strcmp(v, "seesaw") == 0) t.choice = KernelChoice::kSeesawAll;
       if (std::strcmp(v, "wgmma") == 0) t.choice = KernelChoice::kWgmma;
       if (std::strcmp(v, "mma") == 0) t.choice = KernelChoice::kMma;
+      if (std::strcmp(v, "narrow") == 0) t.choice = KernelChoice::kNarrow;
     }
     SeesawOptions& o = t.seesaw;
     if (const char* v = std::getenv("FLASHMLA_SEESAW_SCHEDULE")) {
@@ -91,8 +92,8 @@ Status decode(const DecodeArgs& args, const DecodeShape& shape) {
   params.l2_prefetch = false;  // the seesaw launcher decides (SeesawOptions::l2_prefetch)
   // The TMA descriptor is encoded on the host for every call that runs the seesaw kernel only.
   CUtensorMap k_map;
-  const bool have_map =
-      wants_seesaw(tuning.choice, shape.q_rows) && make_k_cache_tensor_map(args.k_cache, &k_map);
+  const bool have_map = (wants_seesaw(tuning.choice, shape.q_rows) || wants_narrow(tuning.choice, shape.q_rows)) &&
+                        make_k_cache_tensor_map(args.k_cache, &k_map);
   const CUtensorMap* k_map_ptr = have_map ? &k_map : nullptr;
   if (shape.dtype == DType::kBFloat16)
     return launch_decode_bf16(params, k_map_ptr, shape.num_sm_parts, tuning, stream);

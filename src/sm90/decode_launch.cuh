@@ -5,6 +5,7 @@
 #include "sm90/cuda_check.h"
 #include "sm90/decode_kernel.cuh"
 #include "sm90/decode_launch.h"
+#include "sm90/narrow_launch.h"
 #include "sm90/seesaw_launch.h"
 
 namespace flashmla {
@@ -27,7 +28,9 @@ template <typename T>
 Status launch_decode(const DecodeParams& params, const CUtensorMap* k_map, int num_sm_parts,
                      const KernelTuning& tuning, cudaStream_t stream) {
   Status st;
-  if (k_map != nullptr && wants_seesaw(tuning.choice, params.q_rows)) {
+  if (k_map != nullptr && wants_narrow(tuning.choice, params.q_rows)) {
+    st = launch_narrow<T>(params, *k_map, num_sm_parts, stream);  // EXPERIMENTAL
+  } else if (k_map != nullptr && wants_seesaw(tuning.choice, params.q_rows)) {
     st = launch_seesaw<T>(params, *k_map, num_sm_parts, tuning.seesaw, stream);
   } else if (params.q_rows <= 16) {
     // Smaller row tiles for few rows: padding 16 rows to 64 would waste 3/4 of the tensor-core work.

@@ -15,8 +15,9 @@ namespace sm90 {
 // Which decode kernel serves which row tile. kAuto: the seesaw kernel (seesaw_kernel.cuh) for
 // 64-row tiles, the mma.sync kernel (decode_kernel.cuh) for 16- and 32-row tiles. The others are
 // for comparisons (FLASHMLA_DECODE_KERNEL, see decode.cu): seesaw on every shape (rows padded to
-// 64), the first warpgroup-MMA kernel for 64-row tiles, or mma.sync everywhere.
-enum class KernelChoice { kAuto, kSeesawAll, kWgmma, kMma };
+// 64), the first warpgroup-MMA kernel for 64-row tiles, mma.sync everywhere, or (EXPERIMENTAL)
+// the narrow kernel (narrow_kernel.cuh) for 16- and 32-row tiles (64-row tiles keep the seesaw).
+enum class KernelChoice { kAuto, kSeesawAll, kWgmma, kMma, kNarrow };
 
 // The kernel choice and the tuning knobs, fixed per process (decode.cu reads them from the
 // environment, for comparisons; bench/NOTES.md says what each measured).
@@ -28,7 +29,13 @@ struct KernelTuning {
 // Whether `choice` sends a shape with q_rows query rows per kv head to the seesaw kernel (which
 // also needs the cache's TMA descriptor; without one the launcher falls back).
 inline bool wants_seesaw(KernelChoice choice, int q_rows) {
-  return choice == KernelChoice::kSeesawAll || (q_rows > 32 && choice == KernelChoice::kAuto);
+  return choice == KernelChoice::kSeesawAll ||
+         (q_rows > 32 && (choice == KernelChoice::kAuto || choice == KernelChoice::kNarrow));
+}
+
+// Whether `choice` sends the shape to the narrow kernel (which also needs the TMA descriptor).
+inline bool wants_narrow(KernelChoice choice, int q_rows) {
+  return choice == KernelChoice::kNarrow && q_rows <= 32;
 }
 
 // k_map: the cache's TMA descriptor, or nullptr where it was not needed or could not be built

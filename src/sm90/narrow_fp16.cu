@@ -1,0 +1,11 @@
+// The narrow decode kernel for float16 queries and caches.
+#include "sm90/narrow_launch.cuh"
+
+namespace flashmla {
+namespace sm90 {
+
+template Status launch_narrow<__half>(const DecodeParams& params, const CUtensorMap& k_map, int num_sm_parts,
+                                   cudaStream_t stream);
+
+}  // namespace sm90
+}  // namespace flashmla
