@@ -201,8 +201,8 @@ __device__ __forceinline__ void load_q(const DecodeParams& p, const MathContext<
     const int chunk = idx % kChunks;
     const int q_row = row_base + row;
     const bool valid = q_row < p.q_rows;
-    const int token = q_row / p.ngroups;
-    const int head = kv_head * p.ngroups + q_row % p.ngroups;
+    const int token = token_of_row(p, q_row);
+    const int head = head_of_row(p, kv_head, q_row);
     const T* src = q + (valid ? seq * p.q_stride_batch + token * p.q_stride_token + head * p.q_stride_head +
                                     chunk * 8
                               : 0);
@@ -248,8 +248,8 @@ __device__ __forceinline__ void store_piece(const DecodeParams& p, const MathCon
     // Natural-log sum-exp: scores were kept as base-2 values scaled by log2(e).
     const float lse = total[nl] > 0.f ? (run_max[nl] + __log2f(total[nl])) * 0.69314718055994531f
                                       : (piece.single_split ? INFINITY : -INFINITY);
-    const int token = q_row / p.ngroups;
-    const int head = kv_head * p.ngroups + q_row % p.ngroups;
+    const int token = token_of_row(p, q_row);
+    const int head = head_of_row(p, kv_head, q_row);
     const bool writes_lse = c.warp == 0 && c.lane < 4;
     if (piece.single_split) {
       T* out = static_cast<T*>(p.out) + ((static_cast<int64_t>(piece.seq) * p.s_q + token) * p.h_q + head) * kHeadDimV;
@@ -293,7 +293,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const seesaw::Pa
 #pragma unroll
     for (int nl = 0; nl < kLocalRows; ++nl) {
       const int q_row = row_base + c.row_of(nl);
-      const int token = q_row / p.ngroups;
+      const int token = token_of_row(p, q_row);
       limit[nl] = q_row >= p.q_rows ? 0 : (p.causal ? piece.seqlen - p.s_q + token + 1 : piece.seqlen);
       run_max[nl] = -INFINITY;
       row_sum[nl] = 0.f;
