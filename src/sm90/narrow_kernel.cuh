@@ -125,14 +125,17 @@ __device__ __forceinline__ void zero_tail_rows(const MathContext<kN>& c, RingPos
   }
 }
 
-// The online-softmax step of one page: masks S^T, finds each query row's page maximum (within the
-// warp by shuffles, across the four warps through shared memory), rescales the running sums and
-// O^T, and writes P^T for P V. Ends with the warpgroup barrier that makes P^T (and any zeroed
-// rows) visible to the tensor cores.
-template <typename T, int kN>
-__device__ __forceinline__ void softmax_step(const MathContext<kN>& c, float* s, float (*o)[kN / 2],
-                                             float* run_max, float* row_sum, const int* limit,
-                                             int first_key, int page_parity, float scale_log2) {
+// The online softmax of one page, in two steps so that S of the next page can be issued between
+// them (run_math, kSAhead) without a non-wgmma write to an accumulator inside a wgmma pipeline
+// stage (ptxas would serialise the wgmmas: C7515).
+//
+// Step 1: masks S^T, finds each query row's page maximum (within the warp by shuffles, across the
+// four warps through shared memory), and rescales the running sums and O^T. Returns, in ref, the
+// value each row's scores are taken relative to.
+template <int kN>
+__device__ __forceinline__ void softmax_rescale(const MathContext<kN>& c, float* s, float (*o)[kN / 2],
+                                                float* run_max, float* row_sum, float* ref, const int* limit,
+                                                int first_key, int page_parity, float scale_log2) {
   constexpr int kLocalRows = kN / 4;
   float* my_max = c.s_max + page_parity * kMathWarps * kN;
   float page_max[kLocalRows];
@@ -157,7 +160,6 @@ __device__ __forceinline__ void softmax_step(const MathContext<kN>& c, float* s,
     for (int nl = 0; nl < kLocalRows; ++nl) my_max[c.warp * kN + c.row_of(nl)] = page_max[nl];
   }
   named_barrier_sync(kBarMath, kMathThreads);
-  T* p_tile = reinterpret_cast<T*>(__cvta_shared_to_generic(c.p_addr));
 #pragma unroll
   for (int nl = 0; nl < kLocalRows; ++nl) {
     const int n = c.row_of(nl);
@@ -166,25 +168,38 @@ __device__ __forceinline__ void softmax_step(const MathContext<kN>& c, float* s,
     for (int w = 1; w < kMathWarps; ++w) m = fmaxf(m, my_max[w * kN + n]);
     const float new_max = fmaxf(run_max[nl], m);
     // A row with no visible key yet keeps max -inf; subtracting 0 then keeps every term 0.
-    const float ref = new_max == -INFINITY ? 0.f : new_max;
-    const float rescale = fast_exp2(run_max[nl] - ref);
+    ref[nl] = new_max == -INFINITY ? 0.f : new_max;
+    const float rescale = fast_exp2(run_max[nl] - ref[nl]);
     run_max[nl] = new_max;
-    float sum = 0.f;
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float& v = s[4 * (nl >> 1) + 2 * r + (nl & 1)];
-      v = fast_exp2(v - ref);
-      sum += v;
-      // P^T, K-major: query row n holds the page's 64 tokens, 16-byte chunks swizzled by n % 8.
-      const int token = c.token_of(r);
-      p_tile[n * 64 + (((token >> 3) ^ (n & 7)) << 3) + (token & 7)] = to_element<T>(v);
-    }
-    row_sum[nl] = row_sum[nl] * rescale + sum;
+    row_sum[nl] *= rescale;
 #pragma unroll
     for (int v = 0; v < kValueSlabs; ++v) {
       o[v][4 * (nl >> 1) + (nl & 1)] *= rescale;
       o[v][4 * (nl >> 1) + 2 + (nl & 1)] *= rescale;
     }
+  }
+}
+
+// Step 2: P = exp2(S - ref), added to the row sums and written as P^T for P V. Ends with the
+// warpgroup barrier that makes P^T (and any zeroed value rows) visible to the tensor cores.
+template <typename T, int kN>
+__device__ __forceinline__ void softmax_exponentiate(const MathContext<kN>& c, float* s, const float* ref,
+                                                     float* row_sum) {
+  constexpr int kLocalRows = kN / 4;
+  T* p_tile = reinterpret_cast<T*>(__cvta_shared_to_generic(c.p_addr));
+#pragma unroll
+  for (int nl = 0; nl < kLocalRows; ++nl) {
+    const int n = c.row_of(nl);
+    float sum = 0.f;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const float v = fast_exp2(s[4 * (nl >> 1) + 2 * r + (nl & 1)] - ref[nl]);
+      sum += v;
+      // P^T, K-major: query row n holds the page's 64 tokens, 16-byte chunks swizzled by n % 8.
+      const int token = c.token_of(r);
+      p_tile[n * 64 + (((token >> 3) ^ (n & 7)) << 3) + (token & 7)] = to_element<T>(v);
+    }
+    row_sum[nl] += sum;
   }
   fence_proxy_async_smem();  // P^T and zeroed rows (generic stores) -> the tensor cores' reads
   named_barrier_sync(kBarMath, kMathThreads);
@@ -274,18 +289,20 @@ __device__ __forceinline__ void store_piece(const DecodeParams& p, const MathCon
   }
 }
 
-template <typename T, int kN>
+// kSAhead: S of the next page is issued before this page's softmax (into a second accumulator),
+// so the tensor cores compute it while the softmax runs; otherwise it follows P V.
+template <typename T, int kN, bool kSAhead>
 __device__ __forceinline__ void run_math(const DecodeParams& p, const seesaw::PartRange& range,
                                          const MathContext<kN>& c, int kv_head, int row_base) {
   using L = Layout<kN>;
   constexpr int kLocalRows = kN / 4;
-  RingPos pos{0, 0};  // ring position of the current page's first slab
+  RingPos pos{0, 0};  // ring position of the current piece's first slab
   int64_t page_count = 0;  // pages so far: the parity picks the s_max buffer
   for (int seq = range.begin_seq; seq <= range.end_seq; ++seq) {
     const seesaw::Piece piece = seesaw::piece_of(p, range, seq);
     const int n = piece.num_pages;
-    if (n <= 0) continue;
-    load_q<T, kN>(p, c, seq, kv_head, row_base);
+    // An empty piece (a sequence of length 0) still writes its output: zeros, lse +inf.
+    if (n > 0) load_q<T, kN>(p, c, seq, kv_head, row_base);
 
     int limit[kLocalRows];  // keys visible to each of this thread's query rows: [0, limit)
     float run_max[kLocalRows];
@@ -305,32 +322,53 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const seesaw::Pa
       for (int i = 0; i < kN / 2; ++i) o[v][i] = 0.f;
       wgmma_pin<kN / 2>(o[v]);  // defined here, before any wgmma is in flight
     }
+    // kSAhead: S is computed into s_next and copied to s once done, so that s, which the softmax
+    // rewrites, is never an accumulator of a wgmma in flight.
     float s[kN / 2];
+    float s_next[kSAhead ? kN / 2 : 1];
+    float* const s_acc = kSAhead ? s_next : s;
 
-    issue_s<T, kN>(c, s, pos);
-    for (int j = 0; j < n; ++j) {
-      const RingPos page = pos.advanced(j * kSlabs, L::kRingSlabs);
-      // S of page j and P V of page j - 1 are done: P^T and the last page's values are free.
+    if (n > 0) {
+      RingPos page = pos;  // the current page's first slab
+      RingPos prev = pos;  // the previous page's (from j = 1 on)
+      issue_s<T, kN>(c, s_acc, page);
+      for (int j = 0; j < n; ++j) {
+        const RingPos next = page.advanced(kSlabs, L::kRingSlabs);
+        // S of page j and P V of page j - 1 are done: P^T and the last page's values are free.
+        wgmma_wait<0>();
+        wgmma_pin<kN / 2>(s_acc);
+        if constexpr (kSAhead) {
+#pragma unroll
+          for (int i = 0; i < kN / 2; ++i) s[i] = s_next[i];
+        }
+#pragma unroll
+        for (int v = 0; v < kValueSlabs; ++v) wgmma_pin<kN / 2>(o[v]);
+        if (j > 0) release(c, prev.advanced(1, L::kRingSlabs), kValueSlabs);
+        release(c, page, 1);  // the RoPE slab: only S reads it
+        const int valid = piece.seqlen - (piece.page_begin + j) * kPageSize;
+        if (valid < kPageSize) zero_tail_rows(c, page, valid);
+        float ref[kLocalRows];
+        softmax_rescale<kN>(c, s, o, run_max, row_sum, ref, limit, (piece.page_begin + j) * kPageSize,
+                            static_cast<int>(page_count & 1), p.scale_log2);
+        ++page_count;
+        if constexpr (kSAhead) {
+          if (j + 1 < n) issue_s<T, kN>(c, s_next, next);
+        }
+        softmax_exponentiate<T, kN>(c, s, ref, row_sum);
+        issue_pv<T, kN>(c, o, page);
+        if constexpr (!kSAhead) {
+          if (j + 1 < n) issue_s<T, kN>(c, s, next);
+        }
+        prev = page;
+        page = next;
+      }
       wgmma_wait<0>();
-      wgmma_pin<kN / 2>(s);
 #pragma unroll
       for (int v = 0; v < kValueSlabs; ++v) wgmma_pin<kN / 2>(o[v]);
-      if (j > 0) release(c, pos.advanced((j - 1) * kSlabs + 1, L::kRingSlabs), kValueSlabs);
-      release(c, page, 1);  // the RoPE slab: only S reads it
-      const int valid = piece.seqlen - (piece.page_begin + j) * kPageSize;
-      if (valid < kPageSize) zero_tail_rows(c, page, valid);
-      softmax_step<T, kN>(c, s, o, run_max, row_sum, limit, (piece.page_begin + j) * kPageSize,
-                          static_cast<int>(page_count & 1), p.scale_log2);
-      ++page_count;
-      issue_pv<T, kN>(c, o, page);
-      if (j + 1 < n) issue_s<T, kN>(c, s, page.advanced(kSlabs, L::kRingSlabs));
+      release(c, prev.advanced(1, L::kRingSlabs), kValueSlabs);  // the last page's values
+      pos = page;  // the next piece starts after this one's last page
     }
-    wgmma_wait<0>();
-#pragma unroll
-    for (int v = 0; v < kValueSlabs; ++v) wgmma_pin<kN / 2>(o[v]);
-    release(c, pos.advanced((n - 1) * kSlabs + 1, L::kRingSlabs), kValueSlabs);
     store_piece<T, kN>(p, c, piece, kv_head, row_base, o, row_sum, run_max);
-    pos = pos.advanced(n * kSlabs, L::kRingSlabs);
   }
 }
 
@@ -338,7 +376,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const seesaw::Pa
 
 // Grid: (num_sm_parts, h_kv, ceil(q_rows / kN)); 256 threads: the math warpgroup, then the
 // producer warpgroup (one thread issues the loads).
-template <typename T, int kN>
+template <typename T, int kN, bool kSAhead>
 __global__ void __launch_bounds__(narrow::kThreads, 1)
     mla_narrow_kernel(const DecodeParams p, const __grid_constant__ CUtensorMap k_map) {
   using namespace narrow;
@@ -381,7 +419,7 @@ __global__ void __launch_bounds__(narrow::kThreads, 1)
   c.barriers = barriers;
   c.s_max = reinterpret_cast<float*>(smem + L::kOffMax);
   c.s_sum = reinterpret_cast<float*>(smem + L::kOffSum);
-  run_math<T, kN>(p, range, c, kv_head, row_base);
+  run_math<T, kN, kSAhead>(p, range, c, kv_head, row_base);
 }
 
 }  // namespace sm90

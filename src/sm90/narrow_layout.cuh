@@ -65,9 +65,11 @@ struct RingPos {
   int slot;
   uint32_t phase;
 
+  // steps <= ring_slabs: callers step within a page (at most kSlabs) and walk pages one at a
+  // time, so one wrap at most (a loop here would cost O(pages) per call on long sequences).
   __device__ __forceinline__ RingPos advanced(int steps, int ring_slabs) const {
     RingPos r{slot + steps, phase};
-    while (r.slot >= ring_slabs) {
+    if (r.slot >= ring_slabs) {
       r.slot -= ring_slabs;
       r.phase ^= 1u;
     }
