@@ -29,7 +29,7 @@ Status launch_decode(const DecodeParams& params, const CUtensorMap* k_map, int n
                      const KernelTuning& tuning, cudaStream_t stream) {
   Status st;
   if (k_map != nullptr && wants_narrow(tuning.choice, params.q_rows)) {
-    st = launch_narrow<T>(params, *k_map, num_sm_parts, stream);  // EXPERIMENTAL
+    st = launch_narrow<T>(params, *k_map, num_sm_parts, stream);
   } else if (k_map != nullptr && wants_seesaw(tuning.choice, params.q_rows)) {
     st = launch_seesaw<T>(params, *k_map, num_sm_parts, tuning.seesaw, stream);
   } else if (params.q_rows <= 16) {

@@ -1,6 +1,6 @@
-// The narrow decode kernel (EXPERIMENTAL, FLASHMLA_DECODE_KERNEL=narrow): 16 or 32 query rows per
-// block on warpgroup MMA, scores transposed (narrow_layout.cuh says why and how shared memory is
-// laid out).
+// The narrow decode kernel: 16 or 32 query rows per block on warpgroup MMA, scores transposed
+// (narrow_layout.cuh says why and how shared memory is laid out). The default for 17-32 rows per
+// kv head (decode_launch.h, wants_narrow).
 //
 // One math warpgroup does every page: S^T = K Q^T (36 wgmma.m64nNk16, each slab's four as soon as
 // it lands), the online softmax along the tokens (M, spread over the four warps: the row maxima
@@ -125,9 +125,8 @@ __device__ __forceinline__ void zero_tail_rows(const MathContext<kN>& c, RingPos
   }
 }
 
-// The online softmax of one page, in two steps so that S of the next page can be issued between
-// them (run_math, kSAhead) without a non-wgmma write to an accumulator inside a wgmma pipeline
-// stage (ptxas would serialise the wgmmas: C7515).
+// The online softmax of one page, in two steps. (S of the next page was once issued between them,
+// to overlap the softmax: it measured no faster, bench/NOTES.md step 20.)
 //
 // Step 1: masks S^T, finds each query row's page maximum (within the warp by shuffles, across the
 // four warps through shared memory), and rescales the running sums and O^T. Returns, in ref, the
@@ -289,9 +288,7 @@ __device__ __forceinline__ void store_piece(const DecodeParams& p, const MathCon
   }
 }
 
-// kSAhead: S of the next page is issued before this page's softmax (into a second accumulator),
-// so the tensor cores compute it while the softmax runs; otherwise it follows P V.
-template <typename T, int kN, bool kSAhead>
+template <typename T, int kN>
 __device__ __forceinline__ void run_math(const DecodeParams& p, const seesaw::PartRange& range,
                                          const MathContext<kN>& c, int kv_head, int row_base) {
   using L = Layout<kN>;
@@ -322,25 +319,17 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const seesaw::Pa
       for (int i = 0; i < kN / 2; ++i) o[v][i] = 0.f;
       wgmma_pin<kN / 2>(o[v]);  // defined here, before any wgmma is in flight
     }
-    // kSAhead: S is computed into s_next and copied to s once done, so that s, which the softmax
-    // rewrites, is never an accumulator of a wgmma in flight.
     float s[kN / 2];
-    float s_next[kSAhead ? kN / 2 : 1];
-    float* const s_acc = kSAhead ? s_next : s;
 
     if (n > 0) {
       RingPos page = pos;  // the current page's first slab
       RingPos prev = pos;  // the previous page's (from j = 1 on)
-      issue_s<T, kN>(c, s_acc, page);
+      issue_s<T, kN>(c, s, page);
       for (int j = 0; j < n; ++j) {
         const RingPos next = page.advanced(kSlabs, L::kRingSlabs);
         // S of page j and P V of page j - 1 are done: P^T and the last page's values are free.
         wgmma_wait<0>();
-        wgmma_pin<kN / 2>(s_acc);
-        if constexpr (kSAhead) {
-#pragma unroll
-          for (int i = 0; i < kN / 2; ++i) s[i] = s_next[i];
-        }
+        wgmma_pin<kN / 2>(s);
 #pragma unroll
         for (int v = 0; v < kValueSlabs; ++v) wgmma_pin<kN / 2>(o[v]);
         if (j > 0) release(c, prev.advanced(1, L::kRingSlabs), kValueSlabs);
@@ -351,14 +340,9 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const seesaw::Pa
         softmax_rescale<kN>(c, s, o, run_max, row_sum, ref, limit, (piece.page_begin + j) * kPageSize,
                             static_cast<int>(page_count & 1), p.scale_log2);
         ++page_count;
-        if constexpr (kSAhead) {
-          if (j + 1 < n) issue_s<T, kN>(c, s_next, next);
-        }
         softmax_exponentiate<T, kN>(c, s, ref, row_sum);
         issue_pv<T, kN>(c, o, page);
-        if constexpr (!kSAhead) {
-          if (j + 1 < n) issue_s<T, kN>(c, s, next);
-        }
+        if (j + 1 < n) issue_s<T, kN>(c, s, next);
         prev = page;
         page = next;
       }
@@ -376,7 +360,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const seesaw::Pa
 
 // Grid: (num_sm_parts, h_kv, ceil(q_rows / kN)); 256 threads: the math warpgroup, then the
 // producer warpgroup (one thread issues the loads).
-template <typename T, int kN, bool kSAhead>
+template <typename T, int kN>
 __global__ void __launch_bounds__(narrow::kThreads, 1)
     mla_narrow_kernel(const DecodeParams p, const __grid_constant__ CUtensorMap k_map) {
   using namespace narrow;
@@ -419,7 +403,7 @@ __global__ void __launch_bounds__(narrow::kThreads, 1)
   c.barriers = barriers;
   c.s_max = reinterpret_cast<float*>(smem + L::kOffMax);
   c.s_sum = reinterpret_cast<float*>(smem + L::kOffSum);
-  run_math<T, kN, kSAhead>(p, range, c, kv_head, row_base);
+  run_math<T, kN>(p, range, c, kv_head, row_base);
 }
 
 }  // namespace sm90

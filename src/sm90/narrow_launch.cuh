@@ -1,8 +1,6 @@
 // Definition of launch_narrow, included by the per-type translation units.
 #pragma once
 
-#include <cstdlib>
-
 #include "sm90/cuda_check.h"
 #include "sm90/narrow_kernel.cuh"
 #include "sm90/narrow_launch.h"
@@ -13,12 +11,7 @@ namespace sm90 {
 template <typename T, int kN>
 Status launch_narrow_tile(const DecodeParams& params, const CUtensorMap& k_map, int num_sm_parts,
                           cudaStream_t stream) {
-  // FLASHMLA_NARROW_AHEAD=1: S of the next page before the softmax (EXPERIMENTAL, for comparisons).
-  static const bool ahead = [] {
-    const char* v = std::getenv("FLASHMLA_NARROW_AHEAD");
-    return v != nullptr && v[0] == '1';
-  }();
-  auto kernel = ahead ? mla_narrow_kernel<T, kN, true> : mla_narrow_kernel<T, kN, false>;
+  auto kernel = mla_narrow_kernel<T, kN>;
   constexpr int kSmem = narrow::Layout<kN>::kSmemBytes;
   FLASHMLA_CUDA_RETURN(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
   const dim3 grid(num_sm_parts, params.h_kv, (params.q_rows + kN - 1) / kN);

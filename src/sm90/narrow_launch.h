@@ -1,4 +1,4 @@
-// Launcher of the narrow decode kernel (EXPERIMENTAL, narrow_kernel.cuh), instantiated per element
+// Launcher of the narrow decode kernel (narrow_kernel.cuh), instantiated per element
 // type in its own translation unit (narrow_bf16.cu, narrow_fp16.cu).
 #pragma once
 

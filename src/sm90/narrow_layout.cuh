@@ -1,4 +1,4 @@
-// The narrow kernel's plan (EXPERIMENTAL, narrow_kernel.cuh): 16 or 32 query rows per block on
+// The narrow kernel's plan (narrow_kernel.cuh): 16 or 32 query rows per block on
 // warpgroup MMA, with the scores computed transposed so that no row is padded to 64.
 //
 // wgmma's M is always 64. The seesaw kernel puts the query rows on M, which wastes 3/4 (16 rows)

@@ -1,8 +1,10 @@
-// The backend's kernel choices that depend on the shape and on the device: which step order the
-// seesaw kernel runs (SeesawOptions, resolve_schedule) and the device property it reads for it.
+// The backend's kernel choices that depend on the shape and on the device: which kernel serves
+// how many query rows (wants_narrow, wants_seesaw), which step order the seesaw kernel runs
+// (SeesawOptions, resolve_schedule) and the device property it reads for it.
 #include <gtest/gtest.h>
 
 #include "gpu/gpu_support.h"
+#include "sm90/decode_launch.h"
 #include "sm90/seesaw_launch.h"
 #include "sm90/sm90_backend.h"
 
@@ -10,6 +12,7 @@ namespace flashmla {
 namespace test {
 namespace {
 
+using sm90::KernelChoice;
 using sm90::SeesawOptions;
 using sm90::SeesawSchedule;
 
@@ -20,6 +23,28 @@ SeesawSchedule resolve(double gbs_per_sm, int q_rows, SeesawSchedule requested =
   o.schedule = requested;
   o.peak_gbs_per_sm = gbs_per_sm;
   return sm90::resolve_schedule(o, q_rows, kRowsPerTile);
+}
+
+TEST(KernelChoice, DefaultSendsEachRowCountToOneKernel) {
+  for (int q_rows = 1; q_rows <= 256; ++q_rows) {
+    const bool narrow = sm90::wants_narrow(KernelChoice::kAuto, q_rows);
+    const bool seesaw = sm90::wants_seesaw(KernelChoice::kAuto, q_rows);
+    EXPECT_EQ(narrow, q_rows > 16 && q_rows <= 32) << q_rows;  // else mma.sync up to 16 rows
+    EXPECT_EQ(seesaw, q_rows > 32) << q_rows;
+  }
+}
+
+TEST(KernelChoice, ComparisonChoicesOverrideTheDefault) {
+  for (int q_rows : {1, 16, 17, 32, 33, 64, 128}) {
+    EXPECT_EQ(sm90::wants_narrow(KernelChoice::kNarrow, q_rows), q_rows <= 32) << q_rows;
+    EXPECT_EQ(sm90::wants_seesaw(KernelChoice::kNarrow, q_rows), q_rows > 32) << q_rows;
+    EXPECT_TRUE(sm90::wants_seesaw(KernelChoice::kSeesawAll, q_rows)) << q_rows;
+    for (KernelChoice c : {KernelChoice::kSeesawAll, KernelChoice::kMma, KernelChoice::kWgmma}) {
+      EXPECT_FALSE(sm90::wants_narrow(c, q_rows)) << q_rows;
+    }
+    EXPECT_FALSE(sm90::wants_seesaw(KernelChoice::kMma, q_rows)) << q_rows;
+    EXPECT_FALSE(sm90::wants_seesaw(KernelChoice::kWgmma, q_rows)) << q_rows;
+  }
 }
 
 TEST(KernelChoice, OneRowTileRunsSoftmaxFirstBelowTheBandwidthThreshold) {
