@@ -42,7 +42,8 @@ FLASHMLA_HD inline int64_t payload_of(int64_t total_cost, int num_parts) {
 }
 
 // Walks the plan. `pages(i)` gives the pages of sequence i; `emit_part(p, row[5])` receives each
-// part's first five fields; `emit_splits(i, n)` receives the split count of sequence i. Shared by
+// part's first five fields; `emit_splits(i, n)` receives the split count of sequence i, in order
+// of i, once per sequence (the GPU kernel keeps its prefix sums in a register on that). Shared by
 // the host scheduler and the GPU metadata kernel so that both follow one definition.
 // Returns false if some page was left unassigned (cannot happen; checked by tests).
 template <typename PagesFn, typename PartFn, typename SplitsFn>
