@@ -5,10 +5,10 @@
 // One math warpgroup does every page: S^T = K Q^T (36 wgmma.m64nNk16, each slab's four as soon as
 // it lands), the online softmax along the tokens (M, spread over the four warps: the row maxima
 // meet in shared memory), P^T to shared memory, then O^T = O^T * rescale + V^T P^T (32
-// wgmma.m64nNk16 with A = V read MN-major, O^T in 8 column blocks of 64). S of the next page is
-// issued right after P V of this one, so its slab waits overlap P V. A producer warp streams the
-// slabs through the ring (narrow_producer.cuh); the math warps release a slot after their last
-// read of it: the RoPE slab after S, the value slabs after P V.
+// wgmma.m64nNk16 with A = V read MN-major, O^T in 8 column blocks of 64). A producer warp
+// streams the slabs through the ring (narrow_producer.cuh); the math warps release a slot as soon
+// as its last reader is done: the RoPE slab after S, the value slabs after P V, before S of the
+// next page is issued (the issue waits for that page's slabs).
 //
 // Accumulator layout of wgmma m64nN (per thread, N / 2 floats): d[4 t + e] is token (M) row
 // 16 warp + lane / 4 + 8 (e / 2), query row (N) 8 t + 2 (lane % 4) + e % 2, for t < N / 8. A
@@ -323,16 +323,11 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const seesaw::Pa
 
     if (n > 0) {
       RingPos page = pos;  // the current page's first slab
-      RingPos prev = pos;  // the previous page's (from j = 1 on)
       issue_s<T, kN>(c, s, page);
       for (int j = 0; j < n; ++j) {
         const RingPos next = page.advanced(kSlabs, L::kRingSlabs);
-        // S of page j and P V of page j - 1 are done: P^T and the last page's values are free.
-        wgmma_wait<0>();
+        wgmma_wait<0>();  // S of page j
         wgmma_pin<kN / 2>(s);
-#pragma unroll
-        for (int v = 0; v < kValueSlabs; ++v) wgmma_pin<kN / 2>(o[v]);
-        if (j > 0) release(c, prev.advanced(1, L::kRingSlabs), kValueSlabs);
         release(c, page, 1);  // the RoPE slab: only S reads it
         const int valid = piece.seqlen - (piece.page_begin + j) * kPageSize;
         if (valid < kPageSize) zero_tail_rows(c, page, valid);
@@ -342,14 +337,16 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const seesaw::Pa
         ++page_count;
         softmax_exponentiate<T, kN>(c, s, ref, row_sum);
         issue_pv<T, kN>(c, o, page);
+        // Wait for P V before S of the next page, and free the value slabs at once: S of the next
+        // page waits for its slabs to land, and holding these eight slots through that wait
+        // halved the loads the producer could keep in flight (bench/NOTES.md step 20).
+        wgmma_wait<0>();
+#pragma unroll
+        for (int v = 0; v < kValueSlabs; ++v) wgmma_pin<kN / 2>(o[v]);
+        release(c, page.advanced(1, L::kRingSlabs), kValueSlabs);
         if (j + 1 < n) issue_s<T, kN>(c, s, next);
-        prev = page;
         page = next;
       }
-      wgmma_wait<0>();
-#pragma unroll
-      for (int v = 0; v < kValueSlabs; ++v) wgmma_pin<kN / 2>(o[v]);
-      release(c, prev.advanced(1, L::kRingSlabs), kValueSlabs);  // the last page's values
       pos = page;  // the next piece starts after this one's last page
     }
     store_piece<T, kN>(p, c, piece, kv_head, row_base, o, row_sum, run_max);
