@@ -33,7 +33,8 @@ Status launch_decode(const DecodeParams& params, const CUtensorMap* k_map, int n
   } else if (k_map != nullptr && wants_seesaw(tuning.choice, params.q_rows)) {
     st = launch_seesaw<T>(params, *k_map, num_sm_parts, tuning.seesaw, stream);
   } else if (params.q_rows <= 16) {
-    // Smaller row tiles for few rows: padding 16 rows to 64 would waste 3/4 of the tensor-core work.
+    // Without the TMA descriptor (or for a comparison choice): mma.sync row tiles of 16
+    // or 32, as padding 16 rows to 64 would waste 3/4 of the tensor-core work.
     st = launch_decode_tile<T, 1>(params, num_sm_parts, stream);
   } else if (params.q_rows <= 32) {
     st = launch_decode_tile<T, 2>(params, num_sm_parts, stream);

@@ -12,12 +12,12 @@
 namespace flashmla {
 namespace sm90 {
 
-// Which decode kernel serves which row tile. kAuto: the seesaw kernel (seesaw_kernel.cuh) for
-// 64-row tiles, the narrow kernel (narrow_kernel.cuh) for 17-32 rows per kv head, the mma.sync
-// kernel (decode_kernel.cuh) for up to 16 (the narrow kernel measured 1% slower there at s_k =
-// 16384, bench/NOTES.md step 20). The others are for comparisons (FLASHMLA_DECODE_KERNEL, see
-// decode.cu): seesaw on every shape (rows padded to 64), the first warpgroup-MMA kernel for 64-row
-// tiles, mma.sync everywhere, or the narrow kernel for every shape of up to 32 rows.
+// Which decode kernel serves which row tile. kAuto: the narrow kernel (narrow_kernel.cuh) for up
+// to 32 rows per kv head, the seesaw kernel (seesaw_kernel.cuh) for 64-row tiles; the mma.sync
+// kernel (decode_kernel.cuh) serves 16- and 32-row tiles only where the cache's TMA descriptor
+// cannot be built. The others are for comparisons (FLASHMLA_DECODE_KERNEL, see decode.cu): seesaw
+// on every shape (rows padded to 64), the first warpgroup-MMA kernel for 64-row tiles, mma.sync
+// everywhere, or kNarrow, which today equals kAuto.
 enum class KernelChoice { kAuto, kSeesawAll, kWgmma, kMma, kNarrow };
 
 // The kernel choice and the tuning knobs, fixed per process (decode.cu reads them from the
@@ -37,8 +37,7 @@ inline bool wants_seesaw(KernelChoice choice, int q_rows) {
 // Whether `choice` sends the shape to the narrow kernel (which also needs the TMA descriptor;
 // without one, the mma.sync kernel serves the shape).
 inline bool wants_narrow(KernelChoice choice, int q_rows) {
-  if (q_rows > 32) return false;
-  return choice == KernelChoice::kNarrow || (choice == KernelChoice::kAuto && q_rows > 16);
+  return q_rows <= 32 && (choice == KernelChoice::kAuto || choice == KernelChoice::kNarrow);
 }
 
 // k_map: the cache's TMA descriptor, or nullptr where it was not needed or could not be built

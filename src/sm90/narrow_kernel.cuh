@@ -1,6 +1,6 @@
 // The narrow decode kernel: 16 or 32 query rows per block on warpgroup MMA, scores transposed
-// (narrow_layout.cuh says why and how shared memory is laid out). The default for 17-32 rows per
-// kv head (decode_launch.h, wants_narrow).
+// (narrow_layout.cuh says why and how shared memory is laid out). The default for up to 32 rows
+// per kv head (decode_launch.h, wants_narrow).
 //
 // One math warpgroup does every page: S^T = K Q^T (36 wgmma.m64nNk16, each slab's four as soon as
 // it lands), the online softmax along the tokens (M, spread over the four warps: the row maxima

@@ -29,7 +29,7 @@ TEST(KernelChoice, DefaultSendsEachRowCountToOneKernel) {
   for (int q_rows = 1; q_rows <= 256; ++q_rows) {
     const bool narrow = sm90::wants_narrow(KernelChoice::kAuto, q_rows);
     const bool seesaw = sm90::wants_seesaw(KernelChoice::kAuto, q_rows);
-    EXPECT_EQ(narrow, q_rows > 16 && q_rows <= 32) << q_rows;  // else mma.sync up to 16 rows
+    EXPECT_EQ(narrow, q_rows <= 32) << q_rows;
     EXPECT_EQ(seesaw, q_rows > 32) << q_rows;
   }
 }
