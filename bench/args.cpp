@@ -67,6 +67,9 @@ std::string usage_text(const char* program) {
       gets <gpu>.csv inside; default bench/results/<gpu>.csv); commit from --commit,
       $FLASHMLA_COMMIT or 'unknown'; --iters N timed runs per row (default 20)
   {program} --list      print the grid with its row numbers
+  {program} --plan [--sms N] [--rows i,j,...]
+      the split plan of each grid row, on the host (no GPU needed): splits, how many
+      pieces each part holds, pages per part, and the balance of parts (default 132 SMs)
   {program} --help
 shape options (defaults: b=4 s_q=1 s_k=1024 h_q=16 h_kv=1 bf16, fixed lengths):
   --b N --s_q N --s_k N --h_q N --h_kv N --dtype bf16|fp16 --varlen --causal
@@ -127,6 +130,12 @@ bool parse_args(int argc, char** argv, Options* opts, std::string* error) {
     } else if (name == "--list") {
       if (!no_value()) return false;
       o.mode = Mode::kList;
+    } else if (name == "--plan") {
+      if (!no_value()) return false;
+      o.mode = Mode::kPlan;
+    } else if (name == "--sms") {
+      if (!take_int(1, 1 << 16, &v)) return false;
+      o.sms = static_cast<int>(v);
     } else if (name == "--b") {
       if (!take_int(1, kMaxBatch, &v)) return false;
       o.spec.b = v;

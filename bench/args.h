@@ -9,7 +9,7 @@
 
 namespace bench {
 
-enum class Mode { kSingle, kGrid, kList, kHelp };
+enum class Mode { kSingle, kGrid, kList, kPlan, kHelp };
 enum class Backend { kAuto, kCpu, kCuda };
 
 struct Options {
@@ -21,7 +21,8 @@ struct Options {
   std::string out_path;   // grid: CSV path; empty means bench/results/<gpu>.csv
   std::string gpu_name;   // grid: the gpu column; empty means derived from the device name
   std::string commit;     // grid: the commit column; empty means $FLASHMLA_COMMIT or unknown
-  std::vector<int> rows;  // grid: only these rows (numbers from --list); empty means all
+  std::vector<int> rows;  // grid and plan: only these rows (numbers from --list); empty means all
+  int sms = 132;          // plan: SM count the parts are planned for (an H100 SXM has 132)
 };
 
 // Fills *opts from argv. On a bad argument returns false with *error naming it.

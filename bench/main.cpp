@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
       return 0;
     case bench::Mode::kGrid:
       return bench::run_grid(opts);
+    case bench::Mode::kPlan:
+      return bench::run_plan_report(opts);
     case bench::Mode::kSingle:
       break;
   }

@@ -12,4 +12,7 @@ int run_single(const Options& opts);
 // The DESIGN.md grid on the GPU, written as CSV.
 int run_grid(const Options& opts);
 
+// The split plan of each grid row, made on the host (plan_report.cpp).
+int run_plan_report(const Options& opts);
+
 }  // namespace bench
