@@ -45,7 +45,7 @@ __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(const Deco
   if (splits <= 1 || q_row >= p.q_rows) return;
 
   const int64_t slot_stride = static_cast<int64_t>(p.h_kv) * p.q_rows;  // rows per split slot
-  const int64_t row0 = (static_cast<int64_t>(first_slot) * p.h_kv + kv_head) * p.q_rows + q_row;
+  const int64_t row0 = split_slot_row(p, first_slot, kv_head, q_row);
   const int col = col_part * (kHeadDimV / kCombineColumnParts) + lane * 4;
   auto o_of = [&](int s) {
     return *reinterpret_cast<const float4*>(p.o_accum + (row0 + s * slot_stride) * kHeadDimV + col);
@@ -91,10 +91,10 @@ __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(const Deco
   }
   const int token = token_of_row(p, q_row);
   const int head = head_of_row(p, kv_head, q_row);
-  T* out = static_cast<T*>(p.out) + ((static_cast<int64_t>(seq) * p.s_q + token) * p.h_q + head) * kHeadDimV;
+  T* out = static_cast<T*>(p.out) + out_row_offset(p, seq, token, head);
   *reinterpret_cast<uint2*>(out + col) = make_uint2(ElementTraits<T>::pack(acc.x, acc.y),
                                                    ElementTraits<T>::pack(acc.z, acc.w));
-  if (col_part == 0 && lane == 0) p.lse[(static_cast<int64_t>(seq) * p.h_q + head) * p.s_q + token] = lse;
+  if (col_part == 0 && lane == 0) p.lse[lse_offset(p, seq, token, head)] = lse;
 }
 
 }  // namespace sm90

@@ -336,24 +336,23 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) mla_decode_kernel(const Dec
       const int q_row = row_base + frag_rows[r];
       if (q_row >= p.q_rows) continue;
       const float inv = total > 0.f ? 1.f / total : 0.f;
-      // Natural-log sum-exp: scores were kept as base-2 values scaled by log2(e).
+      // row_lse (decode_params.h), written out: calling it changed this kernel's register
+      // allocation, and this fallback kernel's speed was not re-measured.
       const float lse = total > 0.f ? (row_max[r] + __log2f(total)) * 0.69314718055994531f
                                     : (single_split ? INFINITY : -INFINITY);
       const int token = token_of_row(p, q_row);
       const int head = head_of_row(p, kv_head, q_row);
       if (single_split) {
-        T* out = static_cast<T*>(p.out) +
-                 ((static_cast<int64_t>(seq) * p.s_q + token) * p.h_q + head) * kHeadDimV;
+        T* out = static_cast<T*>(p.out) + out_row_offset(p, seq, token, head);
 #pragma unroll
         for (int t = 0; t < Tile::kOTiles; ++t) {
           const int col = col_part * Tile::kOCols + t * 8 + 2 * (lane & 3);
           *reinterpret_cast<uint32_t*>(out + col) = Traits::pack(o[t][2 * r] * inv, o[t][2 * r + 1] * inv);
         }
         if (col_part == 0 && (lane & 3) == 0)
-          p.lse[(static_cast<int64_t>(seq) * p.h_q + head) * p.s_q + token] = lse;
+          p.lse[lse_offset(p, seq, token, head)] = lse;
       } else {
-        const int64_t slot_row =
-            (static_cast<int64_t>(first_slot + split) * p.h_kv + kv_head) * p.q_rows + q_row;
+        const int64_t slot_row = split_slot_row(p, first_slot + split, kv_head, q_row);
         float* acc = p.o_accum + slot_row * kHeadDimV;
 #pragma unroll
         for (int t = 0; t < Tile::kOTiles; ++t) {

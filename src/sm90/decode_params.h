@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "core/hostdevice.h"
+#include "flashmla/constants.h"
 
 namespace flashmla {
 namespace sm90 {
@@ -45,6 +46,29 @@ FLASHMLA_HD inline int token_of_row(const DecodeParams& p, int q_row) { return q
 FLASHMLA_HD inline int head_of_row(const DecodeParams& p, int kv_head, int q_row) {
   return kv_head * p.ngroups + q_row % p.ngroups;
 }
+
+// Element offsets of a (sequence, token, head)'s output row in `out` and its entry in `lse`.
+FLASHMLA_HD inline int64_t out_row_offset(const DecodeParams& p, int64_t seq, int token, int head) {
+  return ((seq * p.s_q + token) * p.h_q + head) * kHeadDimV;
+}
+FLASHMLA_HD inline int64_t lse_offset(const DecodeParams& p, int64_t seq, int token, int head) {
+  return (seq * p.h_q + head) * p.s_q + token;
+}
+
+// Row of split slot `slot`, kv head and query row in the workspace (o_accum rows, lse_accum).
+FLASHMLA_HD inline int64_t split_slot_row(const DecodeParams& p, int slot, int kv_head, int q_row) {
+  return (static_cast<int64_t>(slot) * p.h_kv + kv_head) * p.q_rows + q_row;
+}
+
+#ifdef __CUDACC__
+// Natural-log sum-exp of a row whose scores were kept in base 2 (scaled by log2(e)), from its
+// running maximum and sum. A row with no visible key gets +inf where its output is final and -inf
+// in a partial result (weight 0 in the combine).
+__device__ __forceinline__ float row_lse(float max_log2, float total, bool single_split) {
+  return total > 0.f ? (max_log2 + __log2f(total)) * 0.69314718055994531f
+                     : (single_split ? INFINITY : -INFINITY);
+}
+#endif
 
 }  // namespace sm90
 }  // namespace flashmla

@@ -259,24 +259,21 @@ __device__ __forceinline__ void store_piece(const DecodeParams& p, const MathCon
     const int q_row = row_base + c.row_of(nl);
     if (q_row >= p.q_rows) continue;
     const float inv = total[nl] > 0.f ? 1.f / total[nl] : 0.f;
-    // Natural-log sum-exp: scores were kept as base-2 values scaled by log2(e).
-    const float lse = total[nl] > 0.f ? (run_max[nl] + __log2f(total[nl])) * 0.69314718055994531f
-                                      : (piece.single_split ? INFINITY : -INFINITY);
+    const float lse = row_lse(run_max[nl], total[nl], piece.single_split);
     const int token = token_of_row(p, q_row);
     const int head = head_of_row(p, kv_head, q_row);
     const bool writes_lse = c.warp == 0 && c.lane < 4;
     if (piece.single_split) {
-      T* out = static_cast<T*>(p.out) + ((static_cast<int64_t>(piece.seq) * p.s_q + token) * p.h_q + head) * kHeadDimV;
+      T* out = static_cast<T*>(p.out) + out_row_offset(p, piece.seq, token, head);
 #pragma unroll
       for (int v = 0; v < kValueSlabs; ++v) {
 #pragma unroll
         for (int r = 0; r < 2; ++r)
           out[64 * v + c.token_of(r)] = to_element<T>(o[v][4 * (nl >> 1) + 2 * r + (nl & 1)] * inv);
       }
-      if (writes_lse) p.lse[(static_cast<int64_t>(piece.seq) * p.h_q + head) * p.s_q + token] = lse;
+      if (writes_lse) p.lse[lse_offset(p, piece.seq, token, head)] = lse;
     } else {
-      const int64_t slot_row =
-          (static_cast<int64_t>(piece.first_slot + piece.split) * p.h_kv + kv_head) * p.q_rows + q_row;
+      const int64_t slot_row = split_slot_row(p, piece.first_slot + piece.split, kv_head, q_row);
       float* acc = p.o_accum + slot_row * kHeadDimV;
 #pragma unroll
       for (int v = 0; v < kValueSlabs; ++v) {
@@ -367,9 +364,7 @@ __global__ void __launch_bounds__(narrow::kThreads, 1)
   if (base % 1024 != 0) __trap();  // the swizzle atoms' addresses would be wrong
 
   const int tid = threadIdx.x;
-  // Broadcast from lane 0 so the compiler knows the warp index is uniform in a warp: role
-  // branches on it are then not divergent, and wgmma is not serialised.
-  const int warp = __shfl_sync(0xffffffffu, tid / 32, 0);
+  const int warp = uniform_warp_index();
   const int lane = tid % 32;
   const int kv_head = blockIdx.y;
   const int row_base = blockIdx.z * kN;

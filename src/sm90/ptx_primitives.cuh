@@ -109,5 +109,11 @@ __device__ __forceinline__ float fast_exp2(float x) {
 // their memory writes are visible. A no-op when the kernel was launched without the attribute.
 __device__ __forceinline__ void grid_dependency_wait() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
 
+// threadIdx.x / 32, broadcast from lane 0 so that the compiler knows the warp index is uniform in
+// a warp: role branches on it are then not divergent, and wgmma is not serialised.
+__device__ __forceinline__ int uniform_warp_index() {
+  return __shfl_sync(0xffffffffu, static_cast<int>(threadIdx.x) / 32, 0);
+}
+
 }  // namespace sm90
 }  // namespace flashmla

@@ -39,24 +39,20 @@ __device__ __forceinline__ void store_piece(const DecodeParams& p, const Piece& 
     const int q_row = row_base + row0 + 8 * r;
     if (q_row >= p.q_rows) continue;
     const float inv = total[r] > 0.f ? 1.f / total[r] : 0.f;
-    // Natural-log sum-exp: scores were kept as base-2 values scaled by log2(e).
-    const float lse = total[r] > 0.f ? (max[r] + __log2f(total[r])) * 0.69314718055994531f
-                                     : (piece.single_split ? INFINITY : -INFINITY);
+    const float lse = row_lse(max[r], total[r], piece.single_split);
     const int token = token_of_row(p, q_row);
     const int head = head_of_row(p, kv_head, q_row);
     const int col0 = wg * (kHeadDimV / kMathWarpgroups) + 2 * (lane & 3);
     if (piece.single_split) {
-      T* out = static_cast<T*>(p.out) +
-               ((static_cast<int64_t>(piece.seq) * p.s_q + token) * p.h_q + head) * kHeadDimV;
+      T* out = static_cast<T*>(p.out) + out_row_offset(p, piece.seq, token, head);
 #pragma unroll
       for (int t = 0; t < 32; ++t)
         *reinterpret_cast<uint32_t*>(out + col0 + 8 * t) =
             Traits::pack(o[4 * t + 2 * r] * inv, o[4 * t + 2 * r + 1] * inv);
       if (wg == 0 && (lane & 3) == 0)
-        p.lse[(static_cast<int64_t>(piece.seq) * p.h_q + head) * p.s_q + token] = lse;
+        p.lse[lse_offset(p, piece.seq, token, head)] = lse;
     } else {
-      const int64_t slot_row =
-          (static_cast<int64_t>(piece.first_slot + piece.split) * p.h_kv + kv_head) * p.q_rows + q_row;
+      const int64_t slot_row = split_slot_row(p, piece.first_slot + piece.split, kv_head, q_row);
       float* acc = p.o_accum + slot_row * kHeadDimV;
 #pragma unroll
       for (int t = 0; t < 32; ++t)

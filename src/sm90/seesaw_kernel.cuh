@@ -370,9 +370,7 @@ __global__ void __launch_bounds__(seesaw::kThreads, 1)
   if (base % 1024 != 0) __trap();  // the swizzle atoms' addresses would be wrong
 
   const int tid = threadIdx.x;
-  // Broadcast from lane 0 so the compiler knows the warp index is uniform in a warp: role branches
-  // on it are then not divergent, and wgmma is not serialised.
-  const int warp = __shfl_sync(0xffffffffu, tid / 32, 0);
+  const int warp = uniform_warp_index();
   const int lane = tid % 32;
   const int kv_head = blockIdx.y;
   const int row_base = blockIdx.z * kRows;
