@@ -7,15 +7,16 @@
 
 #include "flashmla/status.h"
 #include "sm90/decode_params.h"
+#include "sm90/narrow_launch.h"
 #include "sm90/seesaw_launch.h"
 
 namespace flashmla {
 namespace sm90 {
 
 // Which decode kernel serves which row tile. kAuto: the narrow kernel (narrow_kernel.cuh) for up
-// to 32 rows per kv head, the seesaw kernel (seesaw_kernel.cuh) for 64-row tiles; the mma.sync
-// kernel (decode_kernel.cuh) serves 16- and 32-row tiles only where the cache's TMA descriptor
-// cannot be built. The others are for comparisons (FLASHMLA_DECODE_KERNEL, see decode.cu): seesaw
+// to 64 rows per kv head, the seesaw kernel (seesaw_kernel.cuh) for more (64-row tiles); where
+// the cache's TMA descriptor cannot be built, the mma.sync kernel (decode_kernel.cuh) serves
+// 16- and 32-row tiles and the first warpgroup-MMA kernel 64-row tiles. The others are for comparisons (FLASHMLA_DECODE_KERNEL, see decode.cu): seesaw
 // on every shape (rows padded to 64), the first warpgroup-MMA kernel for 64-row tiles, mma.sync
 // everywhere, or kNarrow, which today equals kAuto.
 enum class KernelChoice { kAuto, kSeesawAll, kWgmma, kMma, kNarrow };
@@ -31,13 +32,13 @@ struct KernelTuning {
 // also needs the cache's TMA descriptor; without one the launcher falls back).
 inline bool wants_seesaw(KernelChoice choice, int q_rows) {
   return choice == KernelChoice::kSeesawAll ||
-         (q_rows > 32 && (choice == KernelChoice::kAuto || choice == KernelChoice::kNarrow));
+         (q_rows > kNarrowMaxRows && (choice == KernelChoice::kAuto || choice == KernelChoice::kNarrow));
 }
 
 // Whether `choice` sends the shape to the narrow kernel (which also needs the TMA descriptor;
 // without one, the mma.sync kernel serves the shape).
 inline bool wants_narrow(KernelChoice choice, int q_rows) {
-  return q_rows <= 32 && (choice == KernelChoice::kAuto || choice == KernelChoice::kNarrow);
+  return q_rows <= kNarrowMaxRows && (choice == KernelChoice::kAuto || choice == KernelChoice::kNarrow);
 }
 
 // k_map: the cache's TMA descriptor, or nullptr where it was not needed or could not be built

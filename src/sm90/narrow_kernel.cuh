@@ -1,14 +1,15 @@
-// The narrow decode kernel: 16 or 32 query rows per block on warpgroup MMA, scores transposed
-// (narrow_layout.cuh says why and how shared memory is laid out). The default for up to 32 rows
-// per kv head (decode_launch.h, wants_narrow).
+// The narrow decode kernel: 16 or 32 query rows per math warpgroup on warpgroup MMA, scores
+// transposed (narrow_layout.cuh says why and how shared memory is laid out). The default for up to
+// 64 rows per kv head (decode_launch.h, wants_narrow): one math warpgroup for up to 32 rows, two
+// of 32 rows each (kG = 2) for 33-64, both reading every slab of the one ring.
 //
-// One math warpgroup does every page: S^T = K Q^T (36 wgmma.m64nNk16, each slab's four as soon as
-// it lands), the online softmax along the tokens (M, spread over the four warps: the row maxima
-// meet in shared memory), P^T to shared memory, then O^T = O^T * rescale + V^T P^T (32
+// A math warpgroup does every page for its rows: S^T = K Q^T (36 wgmma.m64nNk16, each slab's four
+// as soon as it lands), the online softmax along the tokens (M, spread over the four warps: the
+// row maxima meet in shared memory), P^T to shared memory, then O^T = O^T * rescale + V^T P^T (32
 // wgmma.m64nNk16 with A = V read MN-major, O^T in 8 column blocks of 64). A producer warp
-// streams the slabs through the ring (narrow_producer.cuh); the math warps release a slot as soon
-// as its last reader is done: the RoPE slab after S, the value slabs after P V, before S of the
-// next page is issued (the issue waits for that page's slabs).
+// streams the slabs through the ring (narrow_producer.cuh); a slot is free again once every math
+// warp has released it: the RoPE slab after S, the value slabs after P V, before S of the next
+// page is issued (the issue waits for that page's slabs).
 //
 // Accumulator layout of wgmma m64nN (per thread, N / 2 floats): d[4 t + e] is token (M) row
 // 16 warp + lane / 4 + 8 (e / 2), query row (N) 8 t + 2 (lane % 4) + e % 2, for t < N / 8. A
@@ -44,36 +45,37 @@ __device__ __forceinline__ T to_element(float v) {
   else return __float2half_rn(v);
 }
 
-template <int kN>
+template <int kN, int kG>
 struct MathContext {
   int warp;  // 0..3 within the math warpgroup
   int lane;
-  int tid;   // 0..127
+  int tid;   // 0..127 within the math warpgroup
+  int bar;   // the warpgroup's named barrier
   uint32_t q_addr, p_addr, ring_addr, barriers;
   float* s_max;  // [2][warp][kN]: each warp's page maxima, alternating buffers by page parity
-  float* s_sum;  // [warp][kN]: each warp's row sums, in the epilogue
+  float* s_sum;  // [warp][kN]: each warp's row sums, in the epilogue (over P^T: no P V in flight)
 
   __device__ uint32_t slot_addr(int slot) const { return ring_addr + slot * kSlabBytes; }
-  __device__ uint32_t full(int slot) const { return barriers + (Layout<kN>::kFullBarriers + slot) * 8; }
-  __device__ uint32_t empty(int slot) const { return barriers + (Layout<kN>::kEmptyBarriers + slot) * 8; }
+  __device__ uint32_t full(int slot) const { return barriers + (Layout<kN, kG>::kFullBarriers + slot) * 8; }
+  __device__ uint32_t empty(int slot) const { return barriers + (Layout<kN, kG>::kEmptyBarriers + slot) * 8; }
   // Query row of this thread's local row nl, and token row of its half r.
   __device__ int row_of(int nl) const { return 8 * (nl >> 1) + 2 * (lane & 3) + (nl & 1); }
   __device__ int token_of(int r) const { return 16 * warp + (lane >> 2) + 8 * r; }
 };
 
 // One arrival of this warp on the empty barrier of each of `count` ring positions from `first`.
-template <int kN>
-__device__ __forceinline__ void release(const MathContext<kN>& c, RingPos first, int count) {
+template <int kN, int kG>
+__device__ __forceinline__ void release(const MathContext<kN, kG>& c, RingPos first, int count) {
   __syncwarp();
   if (c.lane == 0) {
-    for (int i = 0; i < count; ++i) mbarrier_arrive(c.empty(first.advanced(i, Layout<kN>::kRingSlabs).slot));
+    for (int i = 0; i < count; ++i) mbarrier_arrive(c.empty(first.advanced(i, Layout<kN, kG>::kRingSlabs).slot));
   }
 }
 
 // S^T = K Q^T for the page whose first ring position is `page`.
-template <typename T, int kN>
-__device__ __forceinline__ void issue_s(const MathContext<kN>& c, float* s, RingPos page) {
-  using L = Layout<kN>;
+template <typename T, int kN, int kG>
+__device__ __forceinline__ void issue_s(const MathContext<kN, kG>& c, float* s, RingPos page) {
+  using L = Layout<kN, kG>;
   wgmma_fence();
 #pragma unroll
   for (int i = 0; i < kSlabs; ++i) {
@@ -92,9 +94,9 @@ __device__ __forceinline__ void issue_s(const MathContext<kN>& c, float* s, Ring
 }
 
 // O^T += V^T P^T for the page at `page`: eight 64-column blocks, the page's 64 tokens in 4 steps.
-template <typename T, int kN>
-__device__ __forceinline__ void issue_pv(const MathContext<kN>& c, float (*o)[kN / 2], RingPos page) {
-  using L = Layout<kN>;
+template <typename T, int kN, int kG>
+__device__ __forceinline__ void issue_pv(const MathContext<kN, kG>& c, float (*o)[kN / 2], RingPos page) {
+  using L = Layout<kN, kG>;
   wgmma_fence();
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk) {
@@ -113,13 +115,13 @@ __device__ __forceinline__ void issue_pv(const MathContext<kN>& c, float (*o)[kN
 
 // Zeroes token rows [valid, 64) of the page's value slabs (cache slots past the length may hold
 // NaN, and 0 * NaN would reach O); the whole warpgroup calls it before its P barrier.
-template <int kN>
-__device__ __forceinline__ void zero_tail_rows(const MathContext<kN>& c, RingPos page, int valid) {
+template <int kN, int kG>
+__device__ __forceinline__ void zero_tail_rows(const MathContext<kN, kG>& c, RingPos page, int valid) {
   const int chunks_per_slab = (kPageSize - valid) * 8;
   for (int idx = c.tid; idx < chunks_per_slab * kValueSlabs; idx += kMathThreads) {
     const int v = idx / chunks_per_slab;
     const int rem = idx % chunks_per_slab;
-    const RingPos at = page.advanced(1 + v, Layout<kN>::kRingSlabs);
+    const RingPos at = page.advanced(1 + v, Layout<kN, kG>::kRingSlabs);
     const uint32_t addr = c.slot_addr(at.slot) + (valid + rem / 8) * 128 + (rem % 8) * 16;
     asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(addr), "r"(0) : "memory");
   }
@@ -131,8 +133,8 @@ __device__ __forceinline__ void zero_tail_rows(const MathContext<kN>& c, RingPos
 // Step 1: masks S^T, finds each query row's page maximum (within the warp by shuffles, across the
 // four warps through shared memory), and rescales the running sums and O^T. Returns, in ref, the
 // value each row's scores are taken relative to.
-template <int kN>
-__device__ __forceinline__ void softmax_rescale(const MathContext<kN>& c, float* s, float (*o)[kN / 2],
+template <int kN, int kG>
+__device__ __forceinline__ void softmax_rescale(const MathContext<kN, kG>& c, float* s, float (*o)[kN / 2],
                                                 float* run_max, float* row_sum, float* ref, const int* limit,
                                                 int first_key, int page_parity, float scale_log2) {
   constexpr int kLocalRows = kN / 4;
@@ -158,7 +160,7 @@ __device__ __forceinline__ void softmax_rescale(const MathContext<kN>& c, float*
 #pragma unroll
     for (int nl = 0; nl < kLocalRows; ++nl) my_max[c.warp * kN + c.row_of(nl)] = page_max[nl];
   }
-  named_barrier_sync(kBarMath, kMathThreads);
+  named_barrier_sync(c.bar, kMathThreads);
 #pragma unroll
   for (int nl = 0; nl < kLocalRows; ++nl) {
     const int n = c.row_of(nl);
@@ -181,8 +183,8 @@ __device__ __forceinline__ void softmax_rescale(const MathContext<kN>& c, float*
 
 // Step 2: P = exp2(S - ref), added to the row sums and written as P^T for P V. Ends with the
 // warpgroup barrier that makes P^T (and any zeroed value rows) visible to the tensor cores.
-template <typename T, int kN>
-__device__ __forceinline__ void softmax_exponentiate(const MathContext<kN>& c, float* s, const float* ref,
+template <typename T, int kN, int kG>
+__device__ __forceinline__ void softmax_exponentiate(const MathContext<kN, kG>& c, float* s, const float* ref,
                                                      float* row_sum) {
   constexpr int kLocalRows = kN / 4;
   T* p_tile = reinterpret_cast<T*>(__cvta_shared_to_generic(c.p_addr));
@@ -201,12 +203,12 @@ __device__ __forceinline__ void softmax_exponentiate(const MathContext<kN>& c, f
     row_sum[nl] += sum;
   }
   fence_proxy_async_smem();  // P^T and zeroed rows (generic stores) -> the tensor cores' reads
-  named_barrier_sync(kBarMath, kMathThreads);
+  named_barrier_sync(c.bar, kMathThreads);
 }
 
 // Loads the piece's kN query rows (zero rows past q_rows) into the Q slabs; the whole warpgroup.
-template <typename T, int kN>
-__device__ __forceinline__ void load_q(const DecodeParams& p, const MathContext<kN>& c, int seq, int kv_head,
+template <typename T, int kN, int kG>
+__device__ __forceinline__ void load_q(const DecodeParams& p, const MathContext<kN, kG>& c, int seq, int kv_head,
                                        int row_base) {
   const T* q = static_cast<const T*>(p.q);
   constexpr int kChunks = kHeadDimK / 8;  // 16-byte chunks per row
@@ -220,23 +222,26 @@ __device__ __forceinline__ void load_q(const DecodeParams& p, const MathContext<
     const T* src = q + (valid ? seq * p.q_stride_batch + token * p.q_stride_token + head * p.q_stride_head +
                                     chunk * 8
                               : 0);
-    cp_async_16(c.q_addr + (chunk >> 3) * Layout<kN>::kQSlabBytes + row * 128 + (((chunk & 7) ^ (row & 7)) << 4),
+    cp_async_16(c.q_addr + (chunk >> 3) * Layout<kN, kG>::kQSlabBytes + row * 128 + (((chunk & 7) ^ (row & 7)) << 4),
                 src, valid);
   }
   cp_async_commit();
   cp_async_wait<0>();
   fence_proxy_async_smem();  // cp.async writes -> wgmma reads
-  named_barrier_sync(kBarMath, kMathThreads);
+  named_barrier_sync(c.bar, kMathThreads);
 }
 
 // Normalises and stores the piece's O^T: the final output and lse when the sequence is in one
 // split, else a float32 partial result for the combine kernel.
-template <typename T, int kN>
-__device__ __forceinline__ void store_piece(const DecodeParams& p, const MathContext<kN>& c,
+template <typename T, int kN, int kG>
+__device__ __forceinline__ void store_piece(const DecodeParams& p, const MathContext<kN, kG>& c,
                                             const seesaw::Piece& piece, int kv_head, int row_base,
                                             float (*o)[kN / 2], float* row_sum, const float* run_max) {
   constexpr int kLocalRows = kN / 4;
   float total[kLocalRows];
+  // s_sum lies over P^T: every warp's wait for the last P V must be behind us (a warp's wait does
+  // not cover the other warps' share of an MMA that reads all of P^T).
+  named_barrier_sync(c.bar, kMathThreads);
 #pragma unroll
   for (int nl = 0; nl < kLocalRows; ++nl) {
     float v = row_sum[nl];
@@ -245,14 +250,14 @@ __device__ __forceinline__ void store_piece(const DecodeParams& p, const MathCon
     v += __shfl_xor_sync(0xffffffffu, v, 16);
     if (c.lane < 4) c.s_sum[c.warp * kN + c.row_of(nl)] = v;
   }
-  named_barrier_sync(kBarMath, kMathThreads);
+  named_barrier_sync(c.bar, kMathThreads);
 #pragma unroll
   for (int nl = 0; nl < kLocalRows; ++nl) {
     total[nl] = 0.f;
 #pragma unroll
     for (int w = 0; w < kMathWarps; ++w) total[nl] += c.s_sum[w * kN + c.row_of(nl)];
   }
-  named_barrier_sync(kBarMath, kMathThreads);  // the next piece rewrites s_sum
+  named_barrier_sync(c.bar, kMathThreads);  // the next piece rewrites s_sum
 
 #pragma unroll
   for (int nl = 0; nl < kLocalRows; ++nl) {
@@ -285,10 +290,10 @@ __device__ __forceinline__ void store_piece(const DecodeParams& p, const MathCon
   }
 }
 
-template <typename T, int kN>
+template <typename T, int kN, int kG>
 __device__ __forceinline__ void run_math(const DecodeParams& p, const seesaw::PartRange& range,
-                                         const MathContext<kN>& c, int kv_head, int row_base) {
-  using L = Layout<kN>;
+                                         const MathContext<kN, kG>& c, int kv_head, int row_base) {
+  using L = Layout<kN, kG>;
   constexpr int kLocalRows = kN / 4;
   RingPos pos{0, 0};  // ring position of the current piece's first slab
   int64_t page_count = 0;  // pages so far: the parity picks the s_max buffer
@@ -296,7 +301,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const seesaw::Pa
     const seesaw::Piece piece = seesaw::piece_of(p, range, seq);
     const int n = piece.num_pages;
     // An empty piece (a sequence of length 0) still writes its output: zeros, lse +inf.
-    if (n > 0) load_q<T, kN>(p, c, seq, kv_head, row_base);
+    if (n > 0) load_q<T, kN, kG>(p, c, seq, kv_head, row_base);
 
     int limit[kLocalRows];  // keys visible to each of this thread's query rows: [0, limit)
     float run_max[kLocalRows];
@@ -320,7 +325,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const seesaw::Pa
 
     if (n > 0) {
       RingPos page = pos;  // the current page's first slab
-      issue_s<T, kN>(c, s, page);
+      issue_s<T, kN, kG>(c, s, page);
       for (int j = 0; j < n; ++j) {
         const RingPos next = page.advanced(kSlabs, L::kRingSlabs);
         wgmma_wait<0>();  // S of page j
@@ -329,11 +334,11 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const seesaw::Pa
         const int valid = piece.seqlen - (piece.page_begin + j) * kPageSize;
         if (valid < kPageSize) zero_tail_rows(c, page, valid);
         float ref[kLocalRows];
-        softmax_rescale<kN>(c, s, o, run_max, row_sum, ref, limit, (piece.page_begin + j) * kPageSize,
+        softmax_rescale<kN, kG>(c, s, o, run_max, row_sum, ref, limit, (piece.page_begin + j) * kPageSize,
                             static_cast<int>(page_count & 1), p.scale_log2);
         ++page_count;
-        softmax_exponentiate<T, kN>(c, s, ref, row_sum);
-        issue_pv<T, kN>(c, o, page);
+        softmax_exponentiate<T, kN, kG>(c, s, ref, row_sum);
+        issue_pv<T, kN, kG>(c, o, page);
         // Wait for P V before S of the next page, and free the value slabs at once: S of the next
         // page waits for its slabs to land, and holding these eight slots through that wait
         // halved the loads the producer could keep in flight (bench/NOTES.md step 20).
@@ -341,24 +346,24 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const seesaw::Pa
 #pragma unroll
         for (int v = 0; v < kValueSlabs; ++v) wgmma_pin<kN / 2>(o[v]);
         release(c, page.advanced(1, L::kRingSlabs), kValueSlabs);
-        if (j + 1 < n) issue_s<T, kN>(c, s, next);
+        if (j + 1 < n) issue_s<T, kN, kG>(c, s, next);
         page = next;
       }
       pos = page;  // the next piece starts after this one's last page
     }
-    store_piece<T, kN>(p, c, piece, kv_head, row_base, o, row_sum, run_max);
+    store_piece<T, kN, kG>(p, c, piece, kv_head, row_base, o, row_sum, run_max);
   }
 }
 
 }  // namespace narrow
 
-// Grid: (num_sm_parts, h_kv, ceil(q_rows / kN)); 256 threads: the math warpgroup, then the
-// producer warpgroup (one thread issues the loads).
-template <typename T, int kN>
-__global__ void __launch_bounds__(narrow::kThreads, 1)
+// Grid: (num_sm_parts, h_kv, ceil(q_rows / (kG * kN))); kG math warpgroups of kN rows each, then
+// the producer warpgroup (one thread issues the loads).
+template <typename T, int kN, int kG>
+__global__ void __launch_bounds__(narrow::threads(kG), 1)
     mla_narrow_kernel(const DecodeParams p, const __grid_constant__ CUtensorMap k_map) {
   using namespace narrow;
-  using L = Layout<kN>;
+  using L = Layout<kN, kG>;
   extern __shared__ __align__(1024) uint8_t smem[];
   const uint32_t base = smem_addr(smem);
   if (base % 1024 != 0) __trap();  // the swizzle atoms' addresses would be wrong
@@ -366,36 +371,41 @@ __global__ void __launch_bounds__(narrow::kThreads, 1)
   const int tid = threadIdx.x;
   const int warp = uniform_warp_index();
   const int lane = tid % 32;
+  const int group = warp / kMathWarps;  // kG: the producer warpgroup
   const int kv_head = blockIdx.y;
-  const int row_base = blockIdx.z * kN;
   const seesaw::PartRange range = seesaw::part_range(p, blockIdx.x);
   const uint32_t barriers = base + L::kOffBarriers;
 
   if (tid == 0) {
     for (int i = 0; i < L::kRingSlabs; ++i) {
       mbarrier_init(barriers + (L::kFullBarriers + i) * 8, 1);
-      mbarrier_init(barriers + (L::kEmptyBarriers + i) * 8, kMathWarps);
+      mbarrier_init(barriers + (L::kEmptyBarriers + i) * 8, kG * kMathWarps);
     }
     fence_mbarrier_init();
   }
-  if (warp == kProducerWarp && lane == 0) prefetch_tensor_map(&k_map);
+  if (warp == kG * kMathWarps && lane == 0) prefetch_tensor_map(&k_map);
   __syncthreads();
 
-  if (warp >= kProducerWarp) {
-    if (warp == kProducerWarp && lane == 0) run_producer<kN>(p, &k_map, range, kv_head, base + L::kOffRing, barriers);
+  if (group == kG) {
+    if constexpr (kG > 1) setmaxnreg_dec<kProducerRegisters>();
+    if (warp == kG * kMathWarps && lane == 0)
+      run_producer<kN, kG>(p, &k_map, range, kv_head, base + L::kOffRing, barriers);
     return;
   }
-  MathContext<kN> c;
-  c.warp = warp;
+  if constexpr (kG > 1) setmaxnreg_inc<kMathRegisters>();
+  const int g = kG == 1 ? 0 : group;  // a constant where there is one math warpgroup
+  MathContext<kN, kG> c;
+  c.warp = warp - g * kMathWarps;
   c.lane = lane;
-  c.tid = tid;
-  c.q_addr = base + L::kOffQ;
-  c.p_addr = base + L::kOffP;
+  c.tid = tid - g * kMathThreads;
+  c.bar = kBarMath + g;
+  c.q_addr = base + L::off_q(g);
+  c.p_addr = base + L::off_p(g);
   c.ring_addr = base + L::kOffRing;
   c.barriers = barriers;
-  c.s_max = reinterpret_cast<float*>(smem + L::kOffMax);
-  c.s_sum = reinterpret_cast<float*>(smem + L::kOffSum);
-  run_math<T, kN>(p, range, c, kv_head, row_base);
+  c.s_max = reinterpret_cast<float*>(smem + L::kOffMax) + g * 2 * kMathWarps * kN;
+  c.s_sum = reinterpret_cast<float*>(smem + L::off_p(g));
+  run_math<T, kN, kG>(p, range, c, kv_head, (blockIdx.z * kG + g) * kN);
 }
 
 }  // namespace sm90

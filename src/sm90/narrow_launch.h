@@ -11,8 +11,9 @@
 namespace flashmla {
 namespace sm90 {
 
-// Query rows per kv head the narrow kernel serves (tiles of 16 or 32 rows).
-constexpr int kNarrowMaxRows = 32;
+// Query rows per kv head the narrow kernel serves: blocks of 16 or 32 rows (one math warpgroup)
+// or of 64 (two warpgroups of 32 sharing each page's loads).
+constexpr int kNarrowMaxRows = 64;
 
 // T: __nv_bfloat16 or __half; params.q_rows <= kNarrowMaxRows. Launches only the decode; the
 // caller launches the combine.

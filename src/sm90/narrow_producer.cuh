@@ -1,7 +1,7 @@
 // The narrow kernel's producer (narrow_kernel.cuh): one thread walks the block's pages in the
-// order the math warpgroup consumes them, across sequence pieces, and loads each page's nine
-// slabs with TMA into consecutive ring slots, each as soon as its slot's previous slab has been
-// released.
+// order the math warpgroups consume them, across sequence pieces, and loads each page's nine
+// slabs with TMA into consecutive ring slots, each as soon as every math warp has released its
+// slot's previous slab.
 #pragma once
 
 #include "sm90/mbarrier.cuh"
@@ -13,11 +13,11 @@ namespace flashmla {
 namespace sm90 {
 namespace narrow {
 
-template <int kN>
+template <int kN, int kG>
 __device__ __forceinline__ void run_producer(const DecodeParams& p, const CUtensorMap* k_map,
                                              const seesaw::PartRange& range, int kv_head, uint32_t ring,
                                              uint32_t barriers) {
-  using L = Layout<kN>;
+  using L = Layout<kN, kG>;
   const uint64_t evict_first = make_evict_first_policy();  // every page is read once
   RingPos pos{0, 0};
   int64_t loaded = 0;  // slabs loaded so far: from kRingSlabs on, every slot was used before

@@ -29,15 +29,15 @@ TEST(KernelChoice, DefaultSendsEachRowCountToOneKernel) {
   for (int q_rows = 1; q_rows <= 256; ++q_rows) {
     const bool narrow = sm90::wants_narrow(KernelChoice::kAuto, q_rows);
     const bool seesaw = sm90::wants_seesaw(KernelChoice::kAuto, q_rows);
-    EXPECT_EQ(narrow, q_rows <= 32) << q_rows;
-    EXPECT_EQ(seesaw, q_rows > 32) << q_rows;
+    EXPECT_EQ(narrow, q_rows <= 64) << q_rows;
+    EXPECT_EQ(seesaw, q_rows > 64) << q_rows;
   }
 }
 
 TEST(KernelChoice, ComparisonChoicesOverrideTheDefault) {
   for (int q_rows : {1, 16, 17, 32, 33, 64, 128}) {
-    EXPECT_EQ(sm90::wants_narrow(KernelChoice::kNarrow, q_rows), q_rows <= 32) << q_rows;
-    EXPECT_EQ(sm90::wants_seesaw(KernelChoice::kNarrow, q_rows), q_rows > 32) << q_rows;
+    EXPECT_EQ(sm90::wants_narrow(KernelChoice::kNarrow, q_rows), q_rows <= 64) << q_rows;
+    EXPECT_EQ(sm90::wants_seesaw(KernelChoice::kNarrow, q_rows), q_rows > 64) << q_rows;
     EXPECT_TRUE(sm90::wants_seesaw(KernelChoice::kSeesawAll, q_rows)) << q_rows;
     for (KernelChoice c : {KernelChoice::kSeesawAll, KernelChoice::kMma, KernelChoice::kWgmma}) {
       EXPECT_FALSE(sm90::wants_narrow(c, q_rows)) << q_rows;
