@@ -1,6 +1,13 @@
 // The combine kernel: merges the float32 partial results of a sequence's splits with log-sum-exp
-// weights. One warp per query row and quarter of its columns; sequences that fit one split were
-// written directly by the decode kernel and are skipped.
+// weights. Each query row's 512 columns are merged in 4 column parts of 128 (one float4 per lane);
+// sequences that fit one split were written directly by the decode kernel and are skipped.
+//
+// Two ways to spread the work over warps (kWarpsPerRow, chosen per launch by combine_warps_per_row):
+// - 1: one warp per row and column part, walking all of the row's splits. Full batches have many
+//   rows and few splits per sequence (two, mostly): a warp's loads are one round trip.
+// - 8: eight warps per row and column part, each walking every eighth split, their sums then
+//   added in shared memory. Small batches have few rows and many splits (b = 1 with 128 rows:
+//   66), and one warp per row would leave most SMs idle while each warp walks every split.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -9,18 +16,14 @@
 #include <cstdint>
 
 #include "flashmla/constants.h"
+#include "sm90/combine_plan.h"
 #include "sm90/decode_params.h"
 #include "sm90/ptx_primitives.cuh"
 
 namespace flashmla {
 namespace sm90 {
 
-constexpr int kCombineRowsPerBlock = 8;  // one warp per row and column part
-constexpr int kCombineThreads = kCombineRowsPerBlock * 32;
-// Each row's 512 columns are merged by 4 blocks (one float4 per lane): a batch of one long
-// sequence has few rows and many splits, and needs the parallelism.
-constexpr int kCombineColumnParts = 4;
-constexpr int kCombineUnroll = 4;  // splits whose loads are in flight at once
+constexpr int kCombineUnroll = 4;  // splits whose loads one warp has in flight at once
 
 __device__ __forceinline__ void add_scaled(float4& acc, float w, const float4& x) {
   acc.x += w * x.x;
@@ -29,19 +32,24 @@ __device__ __forceinline__ void add_scaled(float4& acc, float w, const float4& x
   acc.w += w * x.w;
 }
 
-// Grid: (b, h_kv, ceil(q_rows / 8) * kCombineColumnParts).
+// Grid: (b, h_kv, ceil(q_rows / rows per block) * kCombineColumnParts).
 // Launched as a programmatic dependent of the decode kernel (decode_launch.cuh): its blocks may
 // start before the decode's last blocks have finished, and wait here for the partial results.
-template <typename T>
+template <typename T, int kWarpsPerRow>
 __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(const DecodeParams p) {
+  static_assert(kWarpsPerRow == 1 || kWarpsPerRow == kCombineWarps, "one warp or the whole block per row");
   grid_dependency_wait();
+  constexpr int kRows = combine_rows_per_block(kWarpsPerRow);
+  const int warp = threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
   const int seq = blockIdx.x;
   const int kv_head = blockIdx.y;
-  const int q_row = (blockIdx.z / kCombineColumnParts) * kCombineRowsPerBlock + threadIdx.x / 32;
+  const int q_row = (blockIdx.z / kCombineColumnParts) * kRows + warp / kWarpsPerRow;
+  const int phase = warp % kWarpsPerRow;  // this warp's splits: phase, phase + kWarpsPerRow, ...
   const int col_part = blockIdx.z % kCombineColumnParts;
-  const int lane = threadIdx.x % 32;
   const int first_slot = p.num_splits[seq];
   const int splits = p.num_splits[seq + 1] - first_slot;
+  // Uniform over the block when kWarpsPerRow > 1 (one row), so the barrier below is reached by all.
   if (splits <= 1 || q_row >= p.q_rows) return;
 
   const int64_t slot_stride = static_cast<int64_t>(p.h_kv) * p.q_rows;  // rows per split slot
@@ -50,12 +58,12 @@ __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(const Deco
   auto o_of = [&](int s) {
     return *reinterpret_cast<const float4*>(p.o_accum + (row0 + s * slot_stride) * kHeadDimV + col);
   };
-  // The first splits' partial rows are loaded before the log-sum-exp is known, together with the
-  // lse values, so that most rows (two or three splits) cost one memory round trip, not two.
+  // The warp's first splits' partial rows are loaded before the log-sum-exp is known, together with
+  // the lse values, so that most rows (two or three splits) cost one memory round trip, not two.
   float4 first[kCombineUnroll];
 #pragma unroll
   for (int u = 0; u < kCombineUnroll; ++u)
-    if (u < splits) first[u] = o_of(u);
+    if (phase + u * kWarpsPerRow < splits) first[u] = o_of(phase + u * kWarpsPerRow);
   float max_lse = -INFINITY;
   for (int s = lane; s < splits; s += 32) max_lse = fmaxf(max_lse, p.lse_accum[row0 + s * slot_stride]);
 #pragma unroll
@@ -72,29 +80,45 @@ __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(const Deco
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
   if (!empty) {
 #pragma unroll
-    for (int u = 0; u < kCombineUnroll; ++u)
-      if (u < splits) add_scaled(acc, expf(p.lse_accum[row0 + u * slot_stride] - lse), first[u]);
-    int s = kCombineUnroll;
+    for (int u = 0; u < kCombineUnroll; ++u) {
+      const int s = phase + u * kWarpsPerRow;
+      if (s < splits) add_scaled(acc, expf(p.lse_accum[row0 + s * slot_stride] - lse), first[u]);
+    }
+    int s = phase + kCombineUnroll * kWarpsPerRow;
     // Several splits' loads are issued before any is used: the loop is bound by memory latency.
-    for (; s + kCombineUnroll <= splits; s += kCombineUnroll) {
+    for (; s + (kCombineUnroll - 1) * kWarpsPerRow < splits; s += kCombineUnroll * kWarpsPerRow) {
       float w[kCombineUnroll];
       float4 x[kCombineUnroll];
 #pragma unroll
       for (int u = 0; u < kCombineUnroll; ++u) {
-        w[u] = p.lse_accum[row0 + (s + u) * slot_stride];
-        x[u] = o_of(s + u);
+        w[u] = p.lse_accum[row0 + (s + u * kWarpsPerRow) * slot_stride];
+        x[u] = o_of(s + u * kWarpsPerRow);
       }
 #pragma unroll
       for (int u = 0; u < kCombineUnroll; ++u) add_scaled(acc, expf(w[u] - lse), x[u]);
     }
-    for (; s < splits; ++s) add_scaled(acc, expf(p.lse_accum[row0 + s * slot_stride] - lse), o_of(s));
+    for (; s < splits; s += kWarpsPerRow) add_scaled(acc, expf(p.lse_accum[row0 + s * slot_stride] - lse), o_of(s));
+  }
+  if constexpr (kWarpsPerRow > 1) {
+    __shared__ float4 partial[kCombineWarps][32];
+    partial[warp][lane] = acc;
+    __syncthreads();
+    if (warp != 0) return;
+#pragma unroll
+    for (int w = 1; w < kCombineWarps; ++w) {
+      const float4 x = partial[w][lane];
+      acc.x += x.x;
+      acc.y += x.y;
+      acc.z += x.z;
+      acc.w += x.w;
+    }
   }
   const int token = token_of_row(p, q_row);
   const int head = head_of_row(p, kv_head, q_row);
   T* out = static_cast<T*>(p.out) + out_row_offset(p, seq, token, head);
   *reinterpret_cast<uint2*>(out + col) = make_uint2(ElementTraits<T>::pack(acc.x, acc.y),
                                                    ElementTraits<T>::pack(acc.z, acc.w));
-  if (col_part == 0 && lane == 0) p.lse[lse_offset(p, seq, token, head)] = lse;
+  if (col_part == 0 && lane == 0 && phase == 0) p.lse[lse_offset(p, seq, token, head)] = lse;
 }
 
 }  // namespace sm90

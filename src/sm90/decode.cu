@@ -90,6 +90,8 @@ Status decode(const DecodeArgs& args, const DecodeShape& shape) {
   cudaStream_t stream = static_cast<cudaStream_t>(args.stream);
   KernelTuning tuning = kernel_tuning();
   tuning.seesaw.peak_gbs_per_sm = device_peak_gbs_per_sm(args.q.device.index);
+  int sm_count = 0;
+  if (device_sm_count(args.q.device.index, &sm_count).ok() && sm_count > 0) tuning.sm_count = sm_count;
   params.l2_prefetch = false;  // the seesaw launcher decides (SeesawOptions::l2_prefetch)
   // The TMA descriptor is encoded on the host only for calls that run the seesaw or narrow kernel.
   CUtensorMap k_map;

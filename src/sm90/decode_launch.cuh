@@ -50,13 +50,16 @@ Status launch_decode(const DecodeParams& params, const CUtensorMap* k_map, int n
   attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr.val.programmaticStreamSerializationAllowed = 1;
   cudaLaunchConfig_t config = {};
+  const int warps_per_row = combine_warps_per_row(params.batch, params.h_kv, params.q_rows, tuning.sm_count);
+  const int rows_per_block = combine_rows_per_block(warps_per_row);
   config.gridDim = dim3(static_cast<unsigned>(params.batch), params.h_kv,
-                        (params.q_rows + kCombineRowsPerBlock - 1) / kCombineRowsPerBlock * kCombineColumnParts);
+                        (params.q_rows + rows_per_block - 1) / rows_per_block * kCombineColumnParts);
   config.blockDim = dim3(kCombineThreads, 1, 1);
   config.stream = stream;
   config.attrs = &attr;
   config.numAttrs = 1;
-  FLASHMLA_CUDA_RETURN(cudaLaunchKernelEx(&config, mla_combine_kernel<T>, params));
+  auto combine = warps_per_row == 1 ? mla_combine_kernel<T, 1> : mla_combine_kernel<T, kCombineWarps>;
+  FLASHMLA_CUDA_RETURN(cudaLaunchKernelEx(&config, combine, params));
   FLASHMLA_CHECK_LAUNCH("mla_combine_kernel launch");
   return Status::Ok();
 }

@@ -26,6 +26,7 @@ enum class KernelChoice { kAuto, kSeesawAll, kWgmma, kMma, kNarrow };
 struct KernelTuning {
   KernelChoice choice = KernelChoice::kAuto;
   SeesawOptions seesaw;
+  int sm_count = 132;  // of the call's device (decode.cu fills it in): sizes the combine's blocks
 };
 
 // Whether `choice` sends a shape with q_rows query rows per kv head to the seesaw kernel (which

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "gpu/gpu_support.h"
+#include "sm90/combine_plan.h"
 #include "sm90/decode_launch.h"
 #include "sm90/seesaw_launch.h"
 #include "sm90/sm90_backend.h"
@@ -73,6 +74,17 @@ TEST(KernelChoice, DevicePeakBandwidthPerSmIsPlausible) {
   EXPECT_GT(gbs, 10.0);
   EXPECT_LT(gbs, 80.0);
   EXPECT_EQ(sm90::device_peak_gbs_per_sm(-1), 0.0);
+}
+
+TEST(KernelChoice, CombineGivesSmallBatchesEightWarpsPerRow) {
+  // b = 1, 128 rows: 64 blocks of one warp per row would leave half of 132 SMs idle.
+  EXPECT_EQ(sm90::combine_warps_per_row(1, 1, 128, 132), sm90::kCombineWarps);
+  EXPECT_EQ(sm90::combine_warps_per_row(4, 1, 64, 132), sm90::kCombineWarps);
+  // Full batches: thousands of blocks with one warp per row.
+  EXPECT_EQ(sm90::combine_warps_per_row(128, 1, 64, 132), 1);
+  EXPECT_EQ(sm90::combine_warps_per_row(32, 1, 128, 132), 1);
+  EXPECT_EQ(sm90::combine_rows_per_block(1), sm90::kCombineWarps);
+  EXPECT_EQ(sm90::combine_rows_per_block(sm90::kCombineWarps), 1);
 }
 
 }  // namespace
