@@ -24,7 +24,7 @@ void split_workspace(const DecodeArgs& args, const DecodeShape& shape, DecodePar
 // The kernel choice and tuning knobs, read once per process from the environment, for comparisons
 // (bench/NOTES.md). FLASHMLA_DECODE_KERNEL: "seesaw" (on every shape), "wgmma" (the first
 // warpgroup-MMA kernel for 64-row tiles), "mma" (mma.sync everywhere), "narrow" (the narrow
-// kernel for every shape of up to 32 rows per kv head); unset, empty or "auto": the default. The
+// kernel for every shape of up to 64 rows per kv head); unset, empty or "auto": the default. The
 // seesaw kernel's SeesawOptions: FLASHMLA_SEESAW_SCHEDULE "own-first", "other-first" or
 // "softmax-first" (seesaw_kernel.cuh); FLASHMLA_SEESAW_CLUSTER "1" or "2" (max_cluster);
 // FLASHMLA_L2_PREFETCH "1" or "0". Unset or unrecognised values keep the defaults.
@@ -95,7 +95,8 @@ Status decode(const DecodeArgs& args, const DecodeShape& shape) {
   params.l2_prefetch = false;  // the seesaw launcher decides (SeesawOptions::l2_prefetch)
   // The TMA descriptor is encoded on the host only for calls that run the seesaw or narrow kernel.
   CUtensorMap k_map;
-  const bool uses_tma = wants_seesaw(tuning.choice, shape.q_rows) || wants_narrow(tuning.choice, shape.q_rows);
+  const double gbs = tuning.seesaw.peak_gbs_per_sm;
+  const bool uses_tma = wants_seesaw(tuning.choice, shape.q_rows, gbs) || wants_narrow(tuning.choice, shape.q_rows, gbs);
   const bool have_map = uses_tma && make_k_cache_tensor_map(args.k_cache, &k_map);
   const CUtensorMap* k_map_ptr = have_map ? &k_map : nullptr;
   if (shape.dtype == DType::kBFloat16)

@@ -28,9 +28,9 @@ template <typename T>
 Status launch_decode(const DecodeParams& params, const CUtensorMap* k_map, int num_sm_parts,
                      const KernelTuning& tuning, cudaStream_t stream) {
   Status st;
-  if (k_map != nullptr && wants_narrow(tuning.choice, params.q_rows)) {
+  if (k_map != nullptr && wants_narrow(tuning.choice, params.q_rows, tuning.seesaw.peak_gbs_per_sm)) {
     st = launch_narrow<T>(params, *k_map, num_sm_parts, stream);
-  } else if (k_map != nullptr && wants_seesaw(tuning.choice, params.q_rows)) {
+  } else if (k_map != nullptr && wants_seesaw(tuning.choice, params.q_rows, tuning.seesaw.peak_gbs_per_sm)) {
     st = launch_seesaw<T>(params, *k_map, num_sm_parts, tuning.seesaw, stream);
   } else if (params.q_rows <= 16) {
     // Without the TMA descriptor (or for a comparison choice): mma.sync row tiles of 16

@@ -14,32 +14,44 @@ namespace flashmla {
 namespace sm90 {
 
 // Which decode kernel serves which row tile. kAuto: the narrow kernel (narrow_kernel.cuh) for up
-// to 64 rows per kv head, the seesaw kernel (seesaw_kernel.cuh) for more (64-row tiles); where
-// the cache's TMA descriptor cannot be built, the mma.sync kernel (decode_kernel.cuh) serves
-// 16- and 32-row tiles and the first warpgroup-MMA kernel 64-row tiles. The others are for comparisons (FLASHMLA_DECODE_KERNEL, see decode.cu): seesaw
-// on every shape (rows padded to 64), the first warpgroup-MMA kernel for 64-row tiles, mma.sync
-// everywhere, or kNarrow, which today equals kAuto.
+// to 32 rows per kv head, and for 33-64 where the bandwidth per SM is below
+// kNarrowDualMaxGbsPerSm; the seesaw kernel (seesaw_kernel.cuh) for the rest (64-row tiles).
+// Where the cache's TMA descriptor cannot be built, the mma.sync kernel (decode_kernel.cuh) serves
+// 16- and 32-row tiles and the first warpgroup-MMA kernel 64-row tiles. The others are for
+// comparisons (FLASHMLA_DECODE_KERNEL, see decode.cu): seesaw on every shape (rows padded to 64),
+// the first warpgroup-MMA kernel for 64-row tiles, mma.sync everywhere, or kNarrow: the narrow
+// kernel on every shape of up to 64 rows.
 enum class KernelChoice { kAuto, kSeesawAll, kWgmma, kMma, kNarrow };
 
 // The kernel choice and the tuning knobs, fixed per process (decode.cu reads them from the
 // environment, for comparisons; bench/NOTES.md says what each measured).
 struct KernelTuning {
   KernelChoice choice = KernelChoice::kAuto;
-  SeesawOptions seesaw;
-  int sm_count = 132;  // of the call's device (decode.cu fills it in): sizes the combine's blocks
+  SeesawOptions seesaw;  // its peak_gbs_per_sm (set per call) also steers wants_narrow
+  int sm_count = 132;    // of the call's device (decode.cu fills it in): sizes the combine's blocks
 };
 
-// Whether `choice` sends a shape with q_rows query rows per kv head to the seesaw kernel (which
-// also needs the cache's TMA descriptor; without one the launcher falls back).
-inline bool wants_seesaw(KernelChoice choice, int q_rows) {
-  return choice == KernelChoice::kSeesawAll ||
-         (q_rows > kNarrowMaxRows && (choice == KernelChoice::kAuto || choice == KernelChoice::kNarrow));
+// Per-SM bandwidth from which 33-64 rows go to the seesaw kernel: two math warpgroups of 32 rows
+// on one ring measured 1-2% faster than the seesaw kernel's one 64-row tile on the H100 (25.4 GB/s
+// per SM), 7-10% slower on the H200 (37.3), where the two warpgroups' tensor work per page takes
+// longer than the page's load (bench/NOTES.md step 25).
+constexpr double kNarrowDualMaxGbsPerSm = 30.0;
+
+// Whether `choice` sends a shape with q_rows query rows per kv head to the narrow kernel on a
+// device with peak_gbs_per_sm (0: unknown) of DRAM bandwidth per SM (the narrow kernel also needs
+// the TMA descriptor; without one, the mma.sync kernel serves the shape).
+inline bool wants_narrow(KernelChoice choice, int q_rows, double peak_gbs_per_sm) {
+  if (choice == KernelChoice::kNarrow) return q_rows <= kNarrowMaxRows;
+  if (choice != KernelChoice::kAuto) return false;
+  return q_rows <= 32 || (q_rows <= kNarrowMaxRows && peak_gbs_per_sm < kNarrowDualMaxGbsPerSm);
 }
 
-// Whether `choice` sends the shape to the narrow kernel (which also needs the TMA descriptor;
-// without one, the mma.sync kernel serves the shape).
-inline bool wants_narrow(KernelChoice choice, int q_rows) {
-  return q_rows <= kNarrowMaxRows && (choice == KernelChoice::kAuto || choice == KernelChoice::kNarrow);
+// Whether `choice` sends the shape to the seesaw kernel (which also needs the cache's TMA
+// descriptor; without one the launcher falls back).
+inline bool wants_seesaw(KernelChoice choice, int q_rows, double peak_gbs_per_sm) {
+  if (choice == KernelChoice::kSeesawAll) return true;
+  if (choice != KernelChoice::kAuto && choice != KernelChoice::kNarrow) return false;
+  return !wants_narrow(choice, q_rows, peak_gbs_per_sm);
 }
 
 // k_map: the cache's TMA descriptor, or nullptr where it was not needed or could not be built

@@ -27,24 +27,30 @@ SeesawSchedule resolve(double gbs_per_sm, int q_rows, SeesawSchedule requested =
 }
 
 TEST(KernelChoice, DefaultSendsEachRowCountToOneKernel) {
-  for (int q_rows = 1; q_rows <= 256; ++q_rows) {
-    const bool narrow = sm90::wants_narrow(KernelChoice::kAuto, q_rows);
-    const bool seesaw = sm90::wants_seesaw(KernelChoice::kAuto, q_rows);
-    EXPECT_EQ(narrow, q_rows <= 64) << q_rows;
-    EXPECT_EQ(seesaw, q_rows > 64) << q_rows;
+  // H100 SXM (25.4 GB/s per SM), unknown bandwidth, H200 (37.3).
+  for (double gbs : {25.4, 0.0, 37.3}) {
+    const int narrow_max = gbs < sm90::kNarrowDualMaxGbsPerSm ? 64 : 32;
+    for (int q_rows = 1; q_rows <= 256; ++q_rows) {
+      const bool narrow = sm90::wants_narrow(KernelChoice::kAuto, q_rows, gbs);
+      const bool seesaw = sm90::wants_seesaw(KernelChoice::kAuto, q_rows, gbs);
+      EXPECT_EQ(narrow, q_rows <= narrow_max) << q_rows << " rows at " << gbs << " GB/s per SM";
+      EXPECT_EQ(seesaw, q_rows > narrow_max) << q_rows << " rows at " << gbs << " GB/s per SM";
+    }
   }
 }
 
 TEST(KernelChoice, ComparisonChoicesOverrideTheDefault) {
-  for (int q_rows : {1, 16, 17, 32, 33, 64, 128}) {
-    EXPECT_EQ(sm90::wants_narrow(KernelChoice::kNarrow, q_rows), q_rows <= 64) << q_rows;
-    EXPECT_EQ(sm90::wants_seesaw(KernelChoice::kNarrow, q_rows), q_rows > 64) << q_rows;
-    EXPECT_TRUE(sm90::wants_seesaw(KernelChoice::kSeesawAll, q_rows)) << q_rows;
-    for (KernelChoice c : {KernelChoice::kSeesawAll, KernelChoice::kMma, KernelChoice::kWgmma}) {
-      EXPECT_FALSE(sm90::wants_narrow(c, q_rows)) << q_rows;
+  for (double gbs : {25.4, 37.3}) {
+    for (int q_rows : {1, 16, 17, 32, 33, 64, 128}) {
+      EXPECT_EQ(sm90::wants_narrow(KernelChoice::kNarrow, q_rows, gbs), q_rows <= 64) << q_rows;
+      EXPECT_EQ(sm90::wants_seesaw(KernelChoice::kNarrow, q_rows, gbs), q_rows > 64) << q_rows;
+      EXPECT_TRUE(sm90::wants_seesaw(KernelChoice::kSeesawAll, q_rows, gbs)) << q_rows;
+      for (KernelChoice c : {KernelChoice::kSeesawAll, KernelChoice::kMma, KernelChoice::kWgmma}) {
+        EXPECT_FALSE(sm90::wants_narrow(c, q_rows, gbs)) << q_rows;
+      }
+      EXPECT_FALSE(sm90::wants_seesaw(KernelChoice::kMma, q_rows, gbs)) << q_rows;
+      EXPECT_FALSE(sm90::wants_seesaw(KernelChoice::kWgmma, q_rows, gbs)) << q_rows;
     }
-    EXPECT_FALSE(sm90::wants_seesaw(KernelChoice::kMma, q_rows)) << q_rows;
-    EXPECT_FALSE(sm90::wants_seesaw(KernelChoice::kWgmma, q_rows)) << q_rows;
   }
 }
 
