@@ -246,9 +246,8 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
       }
       return st;
     };
-    // O (my half) and the row sums take the other's page j: issue_other_page up to the P V's
-    // issue, finish_other_page from its wait on.
-    auto issue_other_page = [&](int j, const PageStats& st) {
+    // O (my half) and the row sums take the other's page j.
+    auto apply_other_page = [&](int j, const PageStats& st) {
       release_slabs<kCluster>(c, other, 0, kHalfSlabs);  // its owner's value half: never read here
       for (int i = 0; i < kHalfSlabs; ++i) mbarrier_wait(c.full(other, c.wg * kHalfSlabs + i), parity_of(j));
       if (valid_rows(j) < kPageSize) zero_tail_rows(c, other, valid_rows(j));
@@ -257,24 +256,16 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
       run_max[0] = st.max[0];
       run_max[1] = st.max[1];
       issue_pv<T>(c, o, other);
-    };
-    auto finish_other_page = [&](int j) {
       wgmma_wait<0>();
       wgmma_pin<128>(o);
       SEESAW_TRACE_MATH(c, kTraceOtherPvDone, g + j);
       release_slabs<kCluster>(c, other, kHalfSlabs, kHalfSlabs + 1);  // my value half and P
     };
-    auto apply_other_page = [&](int j, const PageStats& st) {
-      issue_other_page(j, st);
-      finish_other_page(j);
-    };
     // Softmax of my page j (its S was issued before) from the maxima before it; publishes P and
-    // the page's statistics for the other warpgroup. pv_behind: a P V was issued after that S and
-    // may still run (it does not touch s).
-    auto own_softmax = [&](int j, const float* prev_max, bool pv_behind = false) {
+    // the page's statistics for the other warpgroup.
+    auto own_softmax = [&](int j, const float* prev_max) {
       SEESAW_TRACE_MATH(c, kTraceSWait, g + j);
-      if (pv_behind) wgmma_wait<1>();  // S of this page; the later P V may still run
-      else wgmma_wait<0>();            // S of this page
+      wgmma_wait<0>();  // S of this page
       wgmma_pin<32>(s);
       SEESAW_TRACE_MATH(c, kTraceSReady, g + j);
       release_slabs<kCluster>(c, c.wg, kHalfSlabs, kHalfSlabs);  // the other half's value slabs: S only
@@ -332,15 +323,12 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
       for (int j = first_own; j < n; j += 2) {
         // Page j - 1 (the other's) first: its P V releases that page's buffer early, and its
         // statistics give this page's previous maxima. S of page j is already on its way.
-        // The P V of page j - 1 runs on the tensor cores during this page's softmax.
         PageStats prev{{-INFINITY, -INFINITY}, {1.f, 1.f}};
-        const bool other_before = j >= 1;
-        if (other_before) {
+        if (j >= 1) {
           prev = read_other_stats(j - 1);
-          issue_other_page(j - 1, prev);
+          apply_other_page(j - 1, prev);
         }
-        const SoftmaxStep step = own_softmax(j, prev.max, other_before);
-        if (other_before) finish_other_page(j - 1);
+        const SoftmaxStep step = own_softmax(j, prev.max);
         apply_own_page(j, step);
         if (j + 2 < n) issue_s<T>(c, s, g + j + 2);
       }
