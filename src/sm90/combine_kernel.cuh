@@ -5,9 +5,9 @@
 // Two ways to spread the work over warps (kWarpsPerRow, chosen per launch by combine_warps_per_row):
 // - 1: one warp per row and column part, walking all of the row's splits. Full batches have many
 //   rows and few splits per sequence (two, mostly): a warp's loads are one round trip.
-// - 16: sixteen warps per row and column part, each walking every sixteenth split, their sums
-//   then added in shared memory. Small batches have few rows and many splits (b = 1 with 128
-//   rows: 66), and one warp per row would leave most SMs idle while each warp walks every split.
+// - 8: eight warps per row and column part, each walking every eighth split, their sums then
+//   added in shared memory. Small batches have few rows and many splits (b = 1 with 128 rows:
+//   66), and one warp per row would leave most SMs idle while each warp walks every split.
 #pragma once
 
 #include <cuda_bf16.h>

@@ -82,12 +82,11 @@ TEST(KernelChoice, DevicePeakBandwidthPerSmIsPlausible) {
   EXPECT_EQ(sm90::device_peak_gbs_per_sm(-1), 0.0);
 }
 
-TEST(KernelChoice, CombineGivesSmallBatchesAWholeBlockPerRow) {
-  // b = 1, 128 rows: 512 warps of one warp per row would leave most of 132 SMs' warp slots idle.
+TEST(KernelChoice, CombineGivesSmallBatchesEightWarpsPerRow) {
+  // b = 1, 128 rows: 64 blocks of one warp per row would leave half of 132 SMs idle.
   EXPECT_EQ(sm90::combine_warps_per_row(1, 1, 128, 132), sm90::kCombineWarps);
   EXPECT_EQ(sm90::combine_warps_per_row(4, 1, 64, 132), sm90::kCombineWarps);
-  // Full batches: thousands of warps with one warp per row.
-  EXPECT_EQ(sm90::combine_warps_per_row(128, 1, 16, 132), 1);
+  // Full batches: thousands of blocks with one warp per row.
   EXPECT_EQ(sm90::combine_warps_per_row(128, 1, 64, 132), 1);
   EXPECT_EQ(sm90::combine_warps_per_row(32, 1, 128, 132), 1);
   EXPECT_EQ(sm90::combine_rows_per_block(1), sm90::kCombineWarps);
