@@ -53,12 +53,13 @@ __device__ __forceinline__ void fence_proxy_async_smem() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
 
-#define FLASHMLA_WGMMA_M64N32K16(TYPE)                                                              \
+// TRANS_A "1": A is MN-major (the narrow kernel's V^T); "0": K-major.
+#define FLASHMLA_WGMMA_M64N32K16(TYPE, TRANS_A)                                                     \
   asm volatile(                                                                                     \
       "{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"                                                  \
       "wgmma.mma_async.sync.aligned.m64n32k16.f32." TYPE "." TYPE " "                               \
       "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, %16, %17, p, 1, 1, " \
-      "0, 0;\n}\n"                                                                                  \
+      TRANS_A ", 0;\n}\n"                                                                            \
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),        \
         "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),    \
         "+f"(d[14]), "+f"(d[15])                                                                    \
@@ -72,16 +73,14 @@ __device__ __forceinline__ void wgmma_m64n32k16(float* d, uint64_t desc_a, uint6
 template <>
 __device__ __forceinline__ void wgmma_m64n32k16<__nv_bfloat16>(float* d, uint64_t desc_a,
                                                                uint64_t desc_b, int accumulate) {
-  FLASHMLA_WGMMA_M64N32K16("bf16");
+  FLASHMLA_WGMMA_M64N32K16("bf16", "0");
 }
 
 template <>
 __device__ __forceinline__ void wgmma_m64n32k16<__half>(float* d, uint64_t desc_a, uint64_t desc_b,
                                                         int accumulate) {
-  FLASHMLA_WGMMA_M64N32K16("f16");
+  FLASHMLA_WGMMA_M64N32K16("f16", "0");
 }
-
-#undef FLASHMLA_WGMMA_M64N32K16
 
 
 // The narrow kernel's instructions (narrow_kernel.cuh), N = 16 query rows: S^T = K Q^T (A = K and
@@ -96,17 +95,6 @@ __device__ __forceinline__ void wgmma_m64n32k16<__half>(float* d, uint64_t desc_
         "+f"(d[7])                                                                                \
       : "l"(desc_a), "l"(desc_b), "r"(accumulate))
 
-#define FLASHMLA_WGMMA_M64N32K16_TA(TYPE)                                                           \
-  asm volatile(                                                                                     \
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"                                                  \
-      "wgmma.mma_async.sync.aligned.m64n32k16.f32." TYPE "." TYPE " "                               \
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, %16, %17, p, 1, 1, " \
-      "1, 0;\n}\n"                                                                                  \
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),        \
-        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),    \
-        "+f"(d[14]), "+f"(d[15])                                                                    \
-      : "l"(desc_a), "l"(desc_b), "r"(accumulate))
-
 // d (kN / 2 floats per thread) = / += A B^T, m64 x kN x k16; kTransA: A is MN-major.
 template <typename T, int kN, bool kTransA>
 __device__ __forceinline__ void wgmma_m64nk16(float* d, uint64_t desc_a, uint64_t desc_b, int accumulate) {
@@ -119,12 +107,12 @@ __device__ __forceinline__ void wgmma_m64nk16(float* d, uint64_t desc_a, uint64_
   } else if constexpr (!kTransA) {
     wgmma_m64n32k16<T>(d, desc_a, desc_b, accumulate);
   } else {
-    if constexpr (kBf16) FLASHMLA_WGMMA_M64N32K16_TA("bf16"); else FLASHMLA_WGMMA_M64N32K16_TA("f16");
+    if constexpr (kBf16) FLASHMLA_WGMMA_M64N32K16("bf16", "1"); else FLASHMLA_WGMMA_M64N32K16("f16", "1");
   }
 }
 
 #undef FLASHMLA_WGMMA_M64N16K16
-#undef FLASHMLA_WGMMA_M64N32K16_TA
+#undef FLASHMLA_WGMMA_M64N32K16
 
 // S = Q K^T for a whole page in one warpgroup: 32 accumulators per thread (the m16n8 layout repeated
 // over 8 column tiles); both operands K-major; `accumulate` 0 overwrites d.
