@@ -86,28 +86,32 @@ __device__ __forceinline__ void release_slabs(const MathContext& c, int buffer, 
   }
 }
 
-// S = Q K^T for the page in buffer c.wg (the caller's own), slab by slab as the TMA loads land.
-template <typename T>
+// S = Q K^T for the page in buffer c.wg (the caller's own), slab by slab as the TMA loads land:
+// the slabs at slab_order positions [kBegin, kEnd), committed as one wgmma group. S may be issued
+// in two parts (kSFirstSlabs), with the other warpgroup's page applied in between.
+template <typename T, int kBegin, int kEnd>
 __device__ __forceinline__ void issue_s(const MathContext& c, float* s, int page_index) {
-  const uint32_t parity = static_cast<uint32_t>(page_index >> 1) & 1;
-  const uint32_t k_buf = c.buffer_addr(c.wg);
-  SEESAW_TRACE_MATH(c, kTraceSIssue, page_index);
-  wgmma_fence();
+  if constexpr (kBegin < kEnd) {
+    const uint32_t parity = static_cast<uint32_t>(page_index >> 1) & 1;
+    const uint32_t k_buf = c.buffer_addr(c.wg);
+    if (kBegin == 0) SEESAW_TRACE_MATH(c, kTraceSIssue, page_index);
+    wgmma_fence();
 #pragma unroll
-  for (int i = 0; i < kSlabs; ++i) {
-    const int slab = slab_order(c.wg, i);
-    mbarrier_wait(c.full(c.wg, slab), parity);
-    if (i == 0) SEESAW_TRACE_MATH(c, kTraceSFirstSlab, page_index);
+    for (int i = kBegin; i < kEnd; ++i) {
+      const int slab = slab_order(c.wg, i);
+      mbarrier_wait(c.full(c.wg, slab), parity);
+      if (i == 0) SEESAW_TRACE_MATH(c, kTraceSFirstSlab, page_index);
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {  // k = 16 per step: 32 bytes along the 128-byte rows
-      const uint64_t desc_q = kmajor_sw128_desc(c.q_addr + slab * kSlabBytes + kk * 32);
-      const uint64_t desc_k = kmajor_sw128_desc(k_buf + slab * kSlabBytes + kk * 32);
-      wgmma_m64n64k16<T>(s, desc_q, desc_k, (i | kk) != 0 ? 1 : 0);
+      for (int kk = 0; kk < 4; ++kk) {  // k = 16 per step: 32 bytes along the 128-byte rows
+        const uint64_t desc_q = kmajor_sw128_desc(c.q_addr + slab * kSlabBytes + kk * 32);
+        const uint64_t desc_k = kmajor_sw128_desc(k_buf + slab * kSlabBytes + kk * 32);
+        wgmma_m64n64k16<T>(s, desc_q, desc_k, (i | kk) != 0 ? 1 : 0);
+      }
     }
+    wgmma_commit();
+    wgmma_pin<32>(s);
+    if (kEnd == kSlabs) SEESAW_TRACE_MATH(c, kTraceSIssued, page_index);
   }
-  wgmma_commit();
-  wgmma_pin<32>(s);
-  SEESAW_TRACE_MATH(c, kTraceSIssued, page_index);
 }
 
 // O[:, half c.wg] += P V for the page in `buffer` (P in its RoPE slab, V = its value slabs).
@@ -306,7 +310,11 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
     };
 
     const int first_own = (c.wg - g) & 1;  // first j with (g + j) % 2 == wg
-    if (first_own < n) issue_s<T>(c, s, g + first_own);
+    if constexpr (kSchedule == SeesawSchedule::kOtherPageFirst) {
+      if (first_own < n) issue_s<T, 0, kSFirstSlabs>(c, s, g + first_own);
+    } else {
+      if (first_own < n) issue_s<T, 0, kSlabs>(c, s, g + first_own);
+    }
     if constexpr (kSchedule == SeesawSchedule::kSoftmaxFirst) {
       for (int j = first_own; j < n; j += 2) {
         // Page j - 1 (the other's) gives this page's previous maxima; its P V follows my softmax.
@@ -315,7 +323,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
         const SoftmaxStep step = own_softmax(j, prev.max);
         if (j >= 1) apply_other_page(j - 1, prev);
         apply_own_page(j, step);
-        if (j + 2 < n) issue_s<T>(c, s, g + j + 2);
+        if (j + 2 < n) issue_s<T, 0, kSlabs>(c, s, g + j + 2);
       }
       // The piece's last page, when it is the other warpgroup's, has not been applied yet.
       if (n > 0 && ((g + n - 1) & 1) != c.wg) apply_other_page(n - 1, read_other_stats(n - 1));
@@ -328,9 +336,10 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
           prev = read_other_stats(j - 1);
           apply_other_page(j - 1, prev);
         }
+        issue_s<T, kSFirstSlabs, kSlabs>(c, s, g + j);  // the rest of S
         const SoftmaxStep step = own_softmax(j, prev.max);
         apply_own_page(j, step);
-        if (j + 2 < n) issue_s<T>(c, s, g + j + 2);
+        if (j + 2 < n) issue_s<T, 0, kSFirstSlabs>(c, s, g + j + 2);
       }
       if (n > 0 && ((g + n - 1) & 1) != c.wg) apply_other_page(n - 1, read_other_stats(n - 1));
     } else {
@@ -346,7 +355,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
           prev = read_other_stats(j + 1);
           apply_other_page(j + 1, prev);
         }
-        if (j + 2 < n) issue_s<T>(c, s, g + j + 2);
+        if (j + 2 < n) issue_s<T, 0, kSlabs>(c, s, g + j + 2);
       }
     }
 

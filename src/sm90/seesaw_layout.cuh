@@ -32,6 +32,14 @@ constexpr int kSlabs = kHeadDimK / 64;           // 9
 constexpr int kValueSlabs = kHeadDimV / 64;      // 8
 constexpr int kRopeSlab = kValueSlabs;           // 8: read by S only, then reused for P
 constexpr int kHalfSlabs = kValueSlabs / kMathWarpgroups;  // 4 value slabs per warpgroup
+// Other-page-first order: how many of a page's slabs (slab_order positions) its S is issued on
+// before the warpgroup applies the other's previous page; the rest of S follows. Waiting for the
+// whole page first held the other's page, and so the load into its buffer, for a full page load.
+#ifndef FLASHMLA_SEESAW_S_SPLIT
+#define FLASHMLA_SEESAW_S_SPLIT 9
+#endif
+constexpr int kSFirstSlabs = FLASHMLA_SEESAW_S_SPLIT;
+static_assert(kSFirstSlabs >= 0 && kSFirstSlabs <= kSlabs, "a slab_order position");
 constexpr int kSlabBytes = 64 * 128;
 constexpr int kTileBytes = kSlabs * kSlabBytes;  // 73728
 
