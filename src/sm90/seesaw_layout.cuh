@@ -36,7 +36,7 @@ constexpr int kHalfSlabs = kValueSlabs / kMathWarpgroups;  // 4 value slabs per 
 // before the warpgroup applies the other's previous page; the rest of S follows. Waiting for the
 // whole page first held the other's page, and so the load into its buffer, for a full page load.
 #ifndef FLASHMLA_SEESAW_S_SPLIT
-#define FLASHMLA_SEESAW_S_SPLIT 9
+#define FLASHMLA_SEESAW_S_SPLIT 4
 #endif
 constexpr int kSFirstSlabs = FLASHMLA_SEESAW_S_SPLIT;
 static_assert(kSFirstSlabs >= 0 && kSFirstSlabs <= kSlabs, "a slab_order position");
