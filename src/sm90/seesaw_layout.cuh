@@ -35,6 +35,7 @@ constexpr int kHalfSlabs = kValueSlabs / kMathWarpgroups;  // 4 value slabs per 
 // Other-page-first order: how many of a page's slabs (slab_order positions) its S is issued on
 // before the warpgroup applies the other's previous page; the rest of S follows. Waiting for the
 // whole page first held the other's page, and so the load into its buffer, for a full page load.
+// 4 measured best on an H100 (bench/NOTES.md step 32: 0 and 2 slower; 9 is the unsplit order).
 #ifndef FLASHMLA_SEESAW_S_SPLIT
 #define FLASHMLA_SEESAW_S_SPLIT 4
 #endif

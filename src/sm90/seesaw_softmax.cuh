@@ -22,60 +22,6 @@ struct SoftmaxStep {
   float row_sum[2];   // this thread's share of sum(P) over the page
 };
 
-#ifndef FLASHMLA_SEESAW_FOLD_SCALE
-#define FLASHMLA_SEESAW_FOLD_SCALE 0
-#endif
-#if FLASHMLA_SEESAW_FOLD_SCALE
-// s: the page's raw scores, overwritten with P. prev_max: running maxima before the page.
-// first_key: the page's first token index in its sequence; limit: keys visible to each row.
-// The maxima are taken over the raw scores (scale_log2 > 0, so scaling after the maximum gives the
-// same value) and the scale is folded into the exponent's fused multiply-add; the per-key mask is
-// applied only on a row's partial pages.
-__device__ __forceinline__ SoftmaxStep softmax_step(float* s, const float* prev_max, int first_key,
-                                                   const int* limit, float scale_log2, int lane) {
-  SoftmaxStep step;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float page_max = -INFINITY;
-    if (first_key + kPageSize <= limit[r]) {
-#pragma unroll
-      for (int t = 0; t < 8; ++t) page_max = fmaxf(page_max, fmaxf(s[4 * t + 2 * r], s[4 * t + 2 * r + 1]));
-    } else {
-#pragma unroll
-      for (int t = 0; t < 8; ++t) {
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          float& v = s[4 * t + 2 * r + e];
-          const int key = first_key + 8 * t + 2 * (lane & 3) + e;
-          // A select, not arithmetic: scores of slots past the length may be NaN.
-          v = key < limit[r] ? v : -INFINITY;
-          page_max = fmaxf(page_max, v);
-        }
-      }
-    }
-    page_max = fmaxf(page_max, __shfl_xor_sync(0xffffffffu, page_max, 1));
-    page_max = fmaxf(page_max, __shfl_xor_sync(0xffffffffu, page_max, 2));
-    const float new_max = fmaxf(prev_max[r], page_max * scale_log2);
-    // A row with no visible key yet keeps max -inf; subtracting 0 then keeps every term 0.
-    const float ref = new_max == -INFINITY ? 0.f : new_max;
-    step.max[r] = new_max;
-    step.rescale[r] = fast_exp2(prev_max[r] - ref);
-    float sum = 0.f;
-#pragma unroll
-    for (int t = 0; t < 8; ++t) {
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        float& v = s[4 * t + 2 * r + e];
-        v = fast_exp2(fmaf(v, scale_log2, -ref));
-        sum += v;
-      }
-    }
-    step.row_sum[r] = sum;
-  }
-  return step;
-}
-
-#else  // experiment baseline
 // s: the page's raw scores, overwritten with P. prev_max: running maxima before the page.
 // first_key: the page's first token index in its sequence; limit: keys visible to each row.
 __device__ __forceinline__ SoftmaxStep softmax_step(float* s, const float* prev_max, int first_key,
@@ -116,8 +62,6 @@ __device__ __forceinline__ SoftmaxStep softmax_step(float* s, const float* prev_
   }
   return step;
 }
-
-#endif
 
 // Writes P (the s array after softmax_step) into the slab at p_slab as 16-bit values.
 template <typename T>
