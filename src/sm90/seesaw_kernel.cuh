@@ -191,8 +191,9 @@ struct PageStats {
 // same order, one page later); bench/NOTES.md has the three timed, and resolve_schedule
 // (seesaw_launch.h) picks the default.
 // kOtherPageFirst: P V of the other's page j - 1 as soon as its statistics arrive,
-//   which releases that page's buffer early; then softmax and P V of page j; then S of page j + 2,
-//   which is computed while the warpgroup waits for the other's next statistics.
+//   which releases that page's buffer early; then the rest of S of page j, its softmax and P V;
+//   then S of page j + 2 on its first kSFirstSlabs slabs only, so that waiting for that page's
+//   load does not hold back applying (and releasing) the other's page j + 1.
 // kOwnPageFirst (FLASHMLA_SEESAW_SCHEDULE=own-first): softmax and P V of page j, P V of the
 //   other's page j + 1, then S of page j + 2.
 // kSoftmaxFirst (FLASHMLA_SEESAW_SCHEDULE=softmax-first): softmax of page j, P V of the other's
@@ -310,11 +311,9 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
     };
 
     const int first_own = (c.wg - g) & 1;  // first j with (g + j) % 2 == wg
-    if constexpr (kSchedule == SeesawSchedule::kOtherPageFirst) {
-      if (first_own < n) issue_s<T, 0, kSFirstSlabs>(c, s, g + first_own);
-    } else {
-      if (first_own < n) issue_s<T, 0, kSlabs>(c, s, g + first_own);
-    }
+    // Only other-page-first issues S in two parts; the other orders issue it whole.
+    constexpr int kFirstPart = kSchedule == SeesawSchedule::kOtherPageFirst ? kSFirstSlabs : kSlabs;
+    if (first_own < n) issue_s<T, 0, kFirstPart>(c, s, g + first_own);
     if constexpr (kSchedule == SeesawSchedule::kSoftmaxFirst) {
       for (int j = first_own; j < n; j += 2) {
         // Page j - 1 (the other's) gives this page's previous maxima; its P V follows my softmax.
