@@ -6,7 +6,8 @@
 // S = Q K^T for the whole page (64 x 64, k = 576), runs the online softmax on it and publishes P
 // (written over the page's RoPE slab, which only S reads), the new row maxima and the rescale
 // factor. Each warpgroup holds half of O (256 value columns) and applies every page, its own and
-// the other's, in page order: O = O * rescale + P V[:, half].
+// the other's, in page order: O = O * rescale + P V[:, half]; for its own pages it reads P from the
+// registers the softmax left it in, for the other's from the published slab.
 //
 // The overlap: while the owner of page g runs its softmax, the other warpgroup's tensor-core work
 // (its P V, its next S) runs; the softmax chain passes from one warpgroup to the other through the
@@ -114,7 +115,8 @@ __device__ __forceinline__ void issue_s(const MathContext& c, float* s, int page
   }
 }
 
-// O[:, half c.wg] += P V for the page in `buffer` (P in its RoPE slab, V = its value slabs).
+// O[:, half c.wg] += P V for the other warpgroup's page in `buffer` (P in its RoPE slab, V = its
+// value slabs).
 template <typename T>
 __device__ __forceinline__ void issue_pv(const MathContext& c, float* o, int buffer) {
   const uint32_t k_buf = c.buffer_addr(buffer);
@@ -125,6 +127,22 @@ __device__ __forceinline__ void issue_pv(const MathContext& c, float* o, int buf
     const uint64_t desc_v =
         mnmajor_sw128_desc(k_buf + c.wg * kHalfSlabs * kSlabBytes + kk * 16 * 128, kSlabBytes);
     wgmma_m64n256k16_acc_tb<T>(o, desc_p, desc_v);
+  }
+  wgmma_commit();
+  wgmma_pin<128>(o);
+}
+
+// O[:, half c.wg] += P V for the caller's own page, P from its registers (pack_p): its P slab is
+// only for the other warpgroup, and this P V does not wait for the slab stores.
+template <typename T>
+__device__ __forceinline__ void issue_own_pv(const MathContext& c, float* o, uint32_t* p_frag) {
+  const uint32_t k_buf = c.buffer_addr(c.wg);
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) {
+    const uint64_t desc_v =
+        mnmajor_sw128_desc(k_buf + c.wg * kHalfSlabs * kSlabBytes + kk * 16 * 128, kSlabBytes);
+    wgmma_m64n256k16_rs_acc_tb<T>(o, p_frag + 4 * kk, desc_v);
   }
   wgmma_commit();
   wgmma_pin<128>(o);
@@ -236,6 +254,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
     float row_sum[2] = {0.f, 0.f};
     float run_max[2] = {-INFINITY, -INFINITY};
     float s[32];
+    uint32_t p_frag[16];  // P of my latest page, packed (pack_p)
 
     // Page j of the piece is the other warpgroup's: wait for what its owner published. (The owner
     // rewrites its statistics only after reading the other's next page, published after this read.)
@@ -276,7 +295,8 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
       release_slabs<kCluster>(c, c.wg, kHalfSlabs, kHalfSlabs);  // the other half's value slabs: S only
       const SoftmaxStep step = softmax_step(s, prev_max, (piece.page_begin + j) * kPageSize, limit,
                                             p.scale_log2, c.lane);
-      store_p<T>(my_p_slab, s, c.row0, c.lane);
+      pack_p<T>(s, p_frag);
+      store_p<T>(my_p_slab, p_frag, c.row0, c.lane);
       if ((c.lane & 3) == 0) {
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
@@ -289,6 +309,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
       // writes, and its reads of the other's statistics, before the other warpgroup's next step.
       mbarrier_arrive(my_stats_bar);
       SEESAW_TRACE_MATH(c, kTracePublished, g + j);
+      release_slabs<kCluster>(c, c.wg, kRopeSlab, 1);  // S read it and P is written: mine is done
       return step;
     };
     // O (my half) and the row sums take my page j.
@@ -300,14 +321,15 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
       run_max[0] = step.max[0];
       run_max[1] = step.max[1];
       SEESAW_TRACE_MATH(c, kTraceOwnPvIssue, g + j);
-      issue_pv<T>(c, o, c.wg);
+      issue_own_pv<T>(c, o, p_frag);
       wgmma_wait<0>();
       wgmma_pin<128>(o);
+#pragma unroll
+      for (int i = 0; i < 16; ++i) asm volatile("" : "+r"(p_frag[i])::"memory");  // read until here
       SEESAW_TRACE_MATH(c, kTraceOwnPvDone, g + j);
-      // Own value half, then the RoPE slab (P): positions 0..3 and 8 of slab_order. Before the next
-      // S: its page reuses this buffer, so the producer needs these releases to load it.
+      // Own value half (positions 0..3 of slab_order). Before the next S: its page reuses this
+      // buffer, so the producer needs these releases to load it.
       release_slabs<kCluster>(c, c.wg, 0, kHalfSlabs);
-      release_slabs<kCluster>(c, c.wg, kRopeSlab, 1);
     };
 
     const int first_own = (c.wg - g) & 1;  // first j with (g + j) % 2 == wg

@@ -1,6 +1,6 @@
 // The online-softmax step of the seesaw kernel, done by the warpgroup that owns a page: mask the
-// page's scores, take the new running row maxima, turn S into P = 2^(S - max) and write P as a
-// 64x64 K-major slab for both warpgroups' P V.
+// page's scores, take the new running row maxima, turn S into P = 2^(S - max), pack P to 16 bits
+// in the registers the owner's P V reads, and write it as a 64x64 K-major slab for the other's.
 //
 // Accumulator layout (wgmma m64n64, per thread): rows row0 = 16 * warp_in_group + lane / 4 and
 // row0 + 8; s[4 t + e] is row row0 + 8 (e / 2), column 8 t + 2 (lane % 4) + e % 2. A row's 64
@@ -63,10 +63,21 @@ __device__ __forceinline__ SoftmaxStep softmax_step(float* s, const float* prev_
   return step;
 }
 
-// Writes P (the s array after softmax_step) into the slab at p_slab as 16-bit values.
+// P (the s array after softmax_step) as 16-bit pairs in the order of wgmma's A fragment for
+// k = 16: a[4 kk + 2 h + r] holds row row0 + 8 r, columns 16 kk + 8 h + 2 (lane % 4) and + 1, that
+// is the accumulator tile t = 2 kk + h. The owner's P V reads P straight from these registers.
 template <typename T>
-__device__ __forceinline__ void store_p(T* p_slab, const float* s, int row0, int lane) {
-  using Traits = ElementTraits<T>;
+__device__ __forceinline__ void pack_p(const float* s, uint32_t* a) {
+#pragma unroll
+  for (int t = 0; t < 8; ++t) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) a[4 * (t >> 1) + 2 * (t & 1) + r] = ElementTraits<T>::pack(s[4 * t + 2 * r], s[4 * t + 2 * r + 1]);
+  }
+}
+
+// Writes the packed P (pack_p) into the slab at p_slab, for the other warpgroup's P V.
+template <typename T>
+__device__ __forceinline__ void store_p(T* p_slab, const uint32_t* a, int row0, int lane) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int row = row0 + 8 * r;
@@ -74,7 +85,7 @@ __device__ __forceinline__ void store_p(T* p_slab, const float* s, int row0, int
     for (int t = 0; t < 8; ++t) {
       const int col = 8 * t + 2 * (lane & 3);
       const int offset = row * 64 + ((t ^ (row & 7)) << 3) + (col & 7);
-      *reinterpret_cast<uint32_t*>(p_slab + offset) = Traits::pack(s[4 * t + 2 * r], s[4 * t + 2 * r + 1]);
+      *reinterpret_cast<uint32_t*>(p_slab + offset) = a[4 * (t >> 1) + 2 * (t & 1) + r];
     }
   }
 }
