@@ -71,7 +71,9 @@ __device__ __forceinline__ void pack_p(const float* s, uint32_t* a) {
 #pragma unroll
   for (int t = 0; t < 8; ++t) {
 #pragma unroll
-    for (int r = 0; r < 2; ++r) a[4 * (t >> 1) + 2 * (t & 1) + r] = ElementTraits<T>::pack(s[4 * t + 2 * r], s[4 * t + 2 * r + 1]);
+    for (int r = 0; r < 2; ++r) {
+      a[4 * (t >> 1) + 2 * (t & 1) + r] = ElementTraits<T>::pack(s[4 * t + 2 * r], s[4 * t + 2 * r + 1]);
+    }
   }
 }
 
