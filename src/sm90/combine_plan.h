@@ -14,6 +14,14 @@ constexpr int kCombineColumnParts = 4;  // of a row's 512 columns, 128 each: one
 // Query rows of one block with warps_per_row warps on each row and column part.
 __host__ __device__ constexpr int combine_rows_per_block(int warps_per_row) { return kCombineWarps / warps_per_row; }
 
+// Parts a row's 512 columns are split into, one block's warps per part: kCombineColumnParts with
+// eight warps per row (small batches: more blocks for few rows); 1 with one warp per row (full
+// batches: a warp takes the whole row, four float4 per lane, so that the row's log-sum-exp is
+// worked out once instead of once per part; bench/NOTES.md step 37).
+__host__ __device__ constexpr int combine_column_parts(int warps_per_row) {
+  return warps_per_row == 1 ? 1 : kCombineColumnParts;
+}
+
 // kCombineWarps warps per row where one warp per row would not give every SM several blocks:
 // small batches, whose rows are few and whose sequences have many splits.
 inline int combine_warps_per_row(int64_t batch, int h_kv, int q_rows, int sm_count) {

@@ -53,7 +53,7 @@ Status launch_decode(const DecodeParams& params, const CUtensorMap* k_map, int n
   const int warps_per_row = combine_warps_per_row(params.batch, params.h_kv, params.q_rows, tuning.sm_count);
   const int rows_per_block = combine_rows_per_block(warps_per_row);
   config.gridDim = dim3(static_cast<unsigned>(params.batch), params.h_kv,
-                        (params.q_rows + rows_per_block - 1) / rows_per_block * kCombineColumnParts);
+                        (params.q_rows + rows_per_block - 1) / rows_per_block * combine_column_parts(warps_per_row));
   config.blockDim = dim3(kCombineThreads, 1, 1);
   config.stream = stream;
   config.attrs = &attr;

@@ -91,6 +91,9 @@ TEST(KernelChoice, CombineGivesSmallBatchesEightWarpsPerRow) {
   EXPECT_EQ(sm90::combine_warps_per_row(32, 1, 128, 132), 1);
   EXPECT_EQ(sm90::combine_rows_per_block(1), sm90::kCombineWarps);
   EXPECT_EQ(sm90::combine_rows_per_block(sm90::kCombineWarps), 1);
+  // One warp per row takes the whole row; eight share a 128-column part.
+  EXPECT_EQ(sm90::combine_column_parts(1), 1);
+  EXPECT_EQ(sm90::combine_column_parts(sm90::kCombineWarps), sm90::kCombineColumnParts);
 }
 
 }  // namespace
