@@ -22,8 +22,10 @@ __host__ __device__ constexpr int combine_column_parts(int warps_per_row) {
   return warps_per_row == 1 ? 1 : kCombineColumnParts;
 }
 
-// kCombineWarps warps per row where one warp per row would not give every SM several blocks:
-// small batches, whose rows are few and whose sequences have many splits.
+// kCombineWarps warps per row where one warp per row and 128-column part would not give every SM
+// several blocks: small batches, whose rows are few and whose sequences have many splits. (The
+// threshold was measured in those units, step 28; one warp per row now takes the whole row, a
+// quarter of those blocks, which measured faster on every full-batch row, step 37.)
 inline int combine_warps_per_row(int64_t batch, int h_kv, int q_rows, int sm_count) {
   const int64_t blocks = batch * h_kv * ((q_rows + kCombineWarps - 1) / kCombineWarps) * kCombineColumnParts;
   return blocks < 4 * static_cast<int64_t>(sm_count) ? kCombineWarps : 1;
