@@ -25,7 +25,7 @@ namespace flashmla {
 namespace sm90 {
 
 // Splits whose loads one warp has in flight at once: four of one float4 per lane, two of four
-// (whole rows: 32 float4 registers per batch, so that two blocks still fit an SM).
+// (whole rows: 8 float4 per batch; the kernel then takes 80 registers, three blocks per SM).
 __host__ __device__ constexpr int combine_unroll(int vecs) { return vecs == 1 ? 4 : 2; }
 
 __device__ __forceinline__ void add_scaled(float4& acc, float w, const float4& x) {
@@ -125,7 +125,7 @@ __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(const Deco
     }
   }
   if constexpr (kWarpsPerRow > 1) {
-    static_assert(kWarpsPerRow == 1 || kVecs == 1, "the block's sum holds one float4 per lane");
+    static_assert(kVecs == 1, "the block's sum holds one float4 per lane");
     __shared__ float4 partial[kCombineWarps][32];
     partial[warp][lane] = acc[0];
     __syncthreads();
