@@ -161,6 +161,8 @@ __device__ __forceinline__ void softmax_rescale(const MathContext<kN, kG>& c, fl
     for (int nl = 0; nl < kLocalRows; ++nl) my_max[c.warp * kN + c.row_of(nl)] = page_max[nl];
   }
   named_barrier_sync(c.bar, kMathThreads);
+  float rescale[kLocalRows];
+  bool all_one = true;
 #pragma unroll
   for (int nl = 0; nl < kLocalRows; ++nl) {
     const int n = c.row_of(nl);
@@ -170,13 +172,20 @@ __device__ __forceinline__ void softmax_rescale(const MathContext<kN, kG>& c, fl
     const float new_max = fmaxf(run_max[nl], m);
     // A row with no visible key yet keeps max -inf; subtracting 0 then keeps every term 0.
     ref[nl] = new_max == -INFINITY ? 0.f : new_max;
-    const float rescale = fast_exp2(run_max[nl] - ref[nl]);
+    rescale[nl] = fast_exp2(run_max[nl] - ref[nl]);
+    all_one = all_one && rescale[nl] == 1.f;
     run_max[nl] = new_max;
-    row_sum[nl] *= rescale;
+    row_sum[nl] *= rescale[nl];
+  }
+  // Once the maxima have settled most pages change none of them: a warp whose factors are all
+  // exactly 1 skips multiplying O^T, which would change no bit.
+  if (__all_sync(0xffffffffu, all_one)) return;
+#pragma unroll
+  for (int nl = 0; nl < kLocalRows; ++nl) {
 #pragma unroll
     for (int v = 0; v < kValueSlabs; ++v) {
-      o[v][4 * (nl >> 1) + (nl & 1)] *= rescale;
-      o[v][4 * (nl >> 1) + 2 + (nl & 1)] *= rescale;
+      o[v][4 * (nl >> 1) + (nl & 1)] *= rescale[nl];
+      o[v][4 * (nl >> 1) + 2 + (nl & 1)] *= rescale[nl];
     }
   }
 }
