@@ -215,12 +215,16 @@ __device__ __forceinline__ void softmax_exponentiate(const MathContext<kN, kG>& 
   named_barrier_sync(c.bar, kMathThreads);
 }
 
-// Loads the piece's kN query rows (zero rows past q_rows) into the Q slabs; the whole warpgroup.
+// Starts loading a piece's kN query rows (zero rows past q_rows) into the Q slabs with cp.async;
+// the whole warpgroup. wait_q completes it. The next piece's load starts in the epilogue of the
+// one before, once no S reads Q any more (sum_row_sums), so that it overlaps the output stores.
 template <typename T, int kN, int kG>
-__device__ __forceinline__ void load_q(const DecodeParams& p, const MathContext<kN, kG>& c, int seq, int kv_head,
+__device__ __forceinline__ void issue_q_load(const DecodeParams& p, const MathContext<kN, kG>& c, int seq, int kv_head,
                                        int row_base) {
   const T* q = static_cast<const T*>(p.q);
   constexpr int kChunks = kHeadDimK / 8;  // 16-byte chunks per row
+  // Not unrolled: in the epilogue O is live, and unrolled copies spilled (ptxas -v).
+#pragma unroll 1
   for (int idx = c.tid; idx < kN * kChunks; idx += kMathThreads) {
     const int row = idx / kChunks;
     const int chunk = idx % kChunks;
@@ -235,19 +239,22 @@ __device__ __forceinline__ void load_q(const DecodeParams& p, const MathContext<
                 src, valid);
   }
   cp_async_commit();
+}
+
+// Waits for this thread's Q copies, then for the warpgroup's: Q is then ready for the tensor cores.
+template <int kN, int kG>
+__device__ __forceinline__ void wait_q(const MathContext<kN, kG>& c) {
   cp_async_wait<0>();
   fence_proxy_async_smem();  // cp.async writes -> wgmma reads
   named_barrier_sync(c.bar, kMathThreads);
 }
 
-// Normalises and stores the piece's O^T: the final output and lse when the sequence is in one
-// split, else a float32 partial result for the combine kernel.
-template <typename T, int kN, int kG>
-__device__ __forceinline__ void store_piece(const DecodeParams& p, const MathContext<kN, kG>& c,
-                                            const seesaw::Piece& piece, int kv_head, int row_base,
-                                            float (*o)[kN / 2], float* row_sum, const float* run_max) {
+// The warps of the warpgroup add up their shares of each query row's sum: total[nl] is the whole
+// sum of P over the piece for row row_of(nl). On return every warp is past its waits for the
+// piece's last MMA, so Q may be overwritten.
+template <int kN, int kG>
+__device__ __forceinline__ void sum_row_sums(const MathContext<kN, kG>& c, const float* row_sum, float* total) {
   constexpr int kLocalRows = kN / 4;
-  float total[kLocalRows];
   // s_sum lies over P^T: every warp's wait for the last P V must be behind us (a warp's wait does
   // not cover the other warps' share of an MMA that reads all of P^T).
   named_barrier_sync(c.bar, kMathThreads);
@@ -267,7 +274,15 @@ __device__ __forceinline__ void store_piece(const DecodeParams& p, const MathCon
     for (int w = 0; w < kMathWarps; ++w) total[nl] += c.s_sum[w * kN + c.row_of(nl)];
   }
   named_barrier_sync(c.bar, kMathThreads);  // the next piece rewrites s_sum
+}
 
+// Normalises and stores the piece's O^T: the final output and lse when the sequence is in one
+// split, else a float32 partial result for the combine kernel. total: sum_row_sums.
+template <typename T, int kN, int kG>
+__device__ __forceinline__ void store_piece(const DecodeParams& p, const MathContext<kN, kG>& c,
+                                            const seesaw::Piece& piece, int kv_head, int row_base,
+                                            float (*o)[kN / 2], const float* total, const float* run_max) {
+  constexpr int kLocalRows = kN / 4;
 #pragma unroll
   for (int nl = 0; nl < kLocalRows; ++nl) {
     const int q_row = row_base + c.row_of(nl);
@@ -306,11 +321,15 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const seesaw::Pa
   constexpr int kLocalRows = kN / 4;
   RingPos pos{0, 0};  // ring position of the current piece's first slab
   int64_t page_count = 0;  // pages so far: the parity picks the s_max buffer
+  bool q_issued = false;   // the current piece's Q load was started by the epilogue before it
   for (int seq = range.begin_seq; seq <= range.end_seq; ++seq) {
     const seesaw::Piece piece = seesaw::piece_of(p, range, seq);
     const int n = piece.num_pages;
     // An empty piece (a sequence of length 0) still writes its output: zeros, lse +inf.
-    if (n > 0) load_q<T, kN, kG>(p, c, seq, kv_head, row_base);
+    if (n > 0) {
+      if (!q_issued) issue_q_load<T, kN, kG>(p, c, seq, kv_head, row_base);
+      wait_q(c);
+    }
 
     int limit[kLocalRows];  // keys visible to each of this thread's query rows: [0, limit)
     float run_max[kLocalRows];
@@ -360,7 +379,12 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const seesaw::Pa
       }
       pos = page;  // the next piece starts after this one's last page
     }
-    store_piece<T, kN, kG>(p, c, piece, kv_head, row_base, o, row_sum, run_max);
+    float total[kLocalRows];
+    sum_row_sums(c, row_sum, total);
+    // No S reads Q any more: the next piece's Q load starts here and lands under the stores.
+    q_issued = seq < range.end_seq && seesaw::piece_of(p, range, seq + 1).num_pages > 0;
+    if (q_issued) issue_q_load<T, kN, kG>(p, c, seq + 1, kv_head, row_base);
+    store_piece<T, kN, kG>(p, c, piece, kv_head, row_base, o, total, run_max);
   }
 }
 

@@ -1,5 +1,5 @@
 // The seesaw kernel's epilogue for one sequence piece: the two warpgroups add up their shares of
-// the row sums, then each normalises and stores its 256 columns of O: the final output and lse
+// the row sums (sum_row_sums), then each normalises and stores its 256 columns of O: the final output and lse
 // when the sequence is in one split, else a float32 partial result for the combine kernel.
 #pragma once
 
@@ -13,14 +13,11 @@ namespace flashmla {
 namespace sm90 {
 namespace seesaw {
 
-// o: this thread's 128 accumulators (columns 256 wg + 8 t + 2 (lane % 4) + {0, 1} of rows row0
-// and row0 + 8 for t = 0..31); row_sum: this thread's shares; max: the final running maxima.
-template <typename T>
-__device__ __forceinline__ void store_piece(const DecodeParams& p, const Piece& piece, int kv_head,
-                                            int row_base, const float* o, float* row_sum,
-                                            const float* max, float* s_row_sum, int wg, int row0,
-                                            int lane) {
-  using Traits = ElementTraits<T>;
+// Both warpgroups add up their shares of each row's sum: total[r] is the whole sum of P over the
+// piece for row row0 + 8 r. Every math thread calls it; on return both warpgroups are past their
+// last S of the piece (each waited for it before its last P V), so Q may be overwritten.
+__device__ __forceinline__ void sum_row_sums(float* row_sum, float* s_row_sum, int wg, int row0, int lane,
+                                             float* total) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 1);
@@ -28,12 +25,19 @@ __device__ __forceinline__ void store_piece(const DecodeParams& p, const Piece& 
     if ((lane & 3) == 0) s_row_sum[wg * kRows + row0 + 8 * r] = row_sum[r];
   }
   named_barrier_sync(kBarMath, kMathThreads);
-  float total[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) total[r] = s_row_sum[row0 + 8 * r] + s_row_sum[kRows + row0 + 8 * r];
   // The next piece's epilogue rewrites s_row_sum: everyone has read it first.
   named_barrier_sync(kBarMath, kMathThreads);
+}
 
+// o: this thread's 128 accumulators (columns 256 wg + 8 t + 2 (lane % 4) + {0, 1} of rows row0
+// and row0 + 8 for t = 0..31); total: the row sums (sum_row_sums); max: the final running maxima.
+template <typename T>
+__device__ __forceinline__ void store_piece(const DecodeParams& p, const Piece& piece, int kv_head,
+                                            int row_base, const float* o, const float* total,
+                                            const float* max, int wg, int row0, int lane) {
+  using Traits = ElementTraits<T>;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int q_row = row_base + row0 + 8 * r;

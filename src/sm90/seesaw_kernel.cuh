@@ -173,12 +173,17 @@ __device__ __forceinline__ void rescale(float* o, float* row_sum, const float* f
   row_sum[1] *= factor[1];
 }
 
-// Loads the piece's 64 query rows (zero rows past q_rows) into the Q slabs; all math threads.
+// Starts loading a piece's 64 query rows (zero rows past q_rows) into the Q slabs with cp.async;
+// all math threads. wait_q completes it. The load of the next piece starts in the epilogue of the
+// one before, once both warpgroups are past their last S (sum_row_sums): a Q load took ~5 us at the
+// ridge (bench/NOTES.md step 38), during which the math warpgroups had nothing to do.
 template <typename T>
-__device__ __forceinline__ void load_q(const DecodeParams& p, const MathContext& c, int seq,
-                                       int kv_head, int row_base, int math_tid) {
+__device__ __forceinline__ void issue_q_load(const DecodeParams& p, const MathContext& c, int seq,
+                                             int kv_head, int row_base, int math_tid) {
   const T* q = static_cast<const T*>(p.q);
   constexpr int kChunks = kHeadDimK / 8;  // 16-byte chunks per row
+  // Not unrolled: in the epilogue O is live, and unrolled copies spilled (ptxas -v).
+#pragma unroll 1
   for (int idx = math_tid; idx < kRows * kChunks; idx += kMathThreads) {
     const int row = idx / kChunks;
     const int chunk = idx % kChunks;
@@ -193,6 +198,10 @@ __device__ __forceinline__ void load_q(const DecodeParams& p, const MathContext&
                 src, valid);
   }
   cp_async_commit();
+}
+
+// Waits for this thread's Q copies, then for everyone's: Q is then ready for the tensor cores.
+__device__ __forceinline__ void wait_q() {
   cp_async_wait<0>();
   fence_proxy_async_smem();  // cp.async writes -> wgmma reads
   named_barrier_sync(kBarMath, kMathThreads);
@@ -229,12 +238,14 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
   const int other = 1 - c.wg;
 
   int g = 0;  // pages of this block's walk before the current piece
+  bool q_issued = false;  // the current piece's Q load was started by the epilogue before it
   for (int seq = range.begin_seq; seq <= range.end_seq; ++seq) {
     const Piece piece = piece_of(p, range, seq);
     const int n = piece.num_pages;
     if (n > 0) {
       SEESAW_TRACE_MATH(c, kTracePieceBegin, g);
-      load_q<T>(p, c, seq, kv_head, row_base, math_tid);
+      if (!q_issued) issue_q_load<T>(p, c, seq, kv_head, row_base, math_tid);
+      wait_q();
       SEESAW_TRACE_MATH(c, kTraceQReady, g);
     }
 
@@ -381,7 +392,12 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
     }
 
     SEESAW_TRACE_MATH(c, kTraceEpilogue, g + n);
-    store_piece<T>(p, piece, kv_head, row_base, o, row_sum, run_max, s_row_sum, c.wg, c.row0, c.lane);
+    float total[2];
+    sum_row_sums(row_sum, s_row_sum, c.wg, c.row0, c.lane, total);
+    // No S reads Q any more: the next piece's Q load starts here and lands under the stores.
+    q_issued = seq < range.end_seq && piece_of(p, range, seq + 1).num_pages > 0;
+    if (q_issued) issue_q_load<T>(p, c, seq + 1, kv_head, row_base, math_tid);
+    store_piece<T>(p, piece, kv_head, row_base, o, total, run_max, c.wg, c.row0, c.lane);
     SEESAW_TRACE_MATH(c, kTraceEpilogueDone, g + n);
     g += n;
   }

@@ -27,7 +27,7 @@ enum TraceEvent : int {
   kTraceSIssue = 9,         // issue_s: begins, its first slab has landed, all issued
   kTraceSFirstSlab = 10,
   kTraceSIssued = 11,
-  kTracePieceBegin = 12,    // load_q begins / Q landed
+  kTracePieceBegin = 12,    // a piece begins / its Q has landed
   kTraceQReady = 13,
   kTraceEpilogue = 14,      // store_piece begins / ends
   kTraceEpilogueDone = 15,
