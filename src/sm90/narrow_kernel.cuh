@@ -219,8 +219,8 @@ __device__ __forceinline__ void softmax_exponentiate(const MathContext<kN, kG>& 
 // the whole warpgroup. wait_q completes it. The next piece's load starts in the epilogue of the
 // one before, once no S reads Q any more (sum_row_sums), so that it overlaps the output stores.
 template <typename T, int kN, int kG>
-__device__ __forceinline__ void issue_q_load(const DecodeParams& p, const MathContext<kN, kG>& c, int seq, int kv_head,
-                                       int row_base) {
+__device__ __forceinline__ void issue_q_load(const DecodeParams& p, const MathContext<kN, kG>& c,
+                                             int seq, int kv_head, int row_base) {
   const T* q = static_cast<const T*>(p.q);
   constexpr int kChunks = kHeadDimK / 8;  // 16-byte chunks per row
   // Not unrolled: in the epilogue O is live, and unrolled copies spilled (ptxas -v).
@@ -253,7 +253,8 @@ __device__ __forceinline__ void wait_q(const MathContext<kN, kG>& c) {
 // sum of P over the piece for row row_of(nl). On return every warp is past its waits for the
 // piece's last MMA, so Q may be overwritten.
 template <int kN, int kG>
-__device__ __forceinline__ void sum_row_sums(const MathContext<kN, kG>& c, const float* row_sum, float* total) {
+__device__ __forceinline__ void sum_row_sums(const MathContext<kN, kG>& c, const float* row_sum,
+                                             float* total) {
   constexpr int kLocalRows = kN / 4;
   // s_sum lies over P^T: every warp's wait for the last P V must be behind us (a warp's wait does
   // not cover the other warps' share of an MMA that reads all of P^T).
@@ -281,7 +282,8 @@ __device__ __forceinline__ void sum_row_sums(const MathContext<kN, kG>& c, const
 template <typename T, int kN, int kG>
 __device__ __forceinline__ void store_piece(const DecodeParams& p, const MathContext<kN, kG>& c,
                                             const seesaw::Piece& piece, int kv_head, int row_base,
-                                            float (*o)[kN / 2], const float* total, const float* run_max) {
+                                            float (*o)[kN / 2], const float* total,
+                                            const float* run_max) {
   constexpr int kLocalRows = kN / 4;
 #pragma unroll
   for (int nl = 0; nl < kLocalRows; ++nl) {

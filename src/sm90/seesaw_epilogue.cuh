@@ -1,6 +1,7 @@
 // The seesaw kernel's epilogue for one sequence piece: the two warpgroups add up their shares of
-// the row sums (sum_row_sums), then each normalises and stores its 256 columns of O: the final output and lse
-// when the sequence is in one split, else a float32 partial result for the combine kernel.
+// the row sums (sum_row_sums), then each normalises and stores its 256 columns of O: the final
+// output and lse when the sequence is in one split, else a float32 partial result for the combine
+// kernel.
 #pragma once
 
 #include <cmath>
@@ -16,8 +17,8 @@ namespace seesaw {
 // Both warpgroups add up their shares of each row's sum: total[r] is the whole sum of P over the
 // piece for row row0 + 8 r. Every math thread calls it; on return both warpgroups are past their
 // last S of the piece (each waited for it before its last P V), so Q may be overwritten.
-__device__ __forceinline__ void sum_row_sums(float* row_sum, float* s_row_sum, int wg, int row0, int lane,
-                                             float* total) {
+__device__ __forceinline__ void sum_row_sums(float* row_sum, float* s_row_sum, int wg, int row0,
+                                             int lane, float* total) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 1);
