@@ -52,9 +52,10 @@ fi
 start=${SECONDS}
 log_step() { echo "$(date -u +%T) +$((SECONDS - start))s $*" | tee -a "${OUTDIR}/steps.txt"; }
 
-# run_side SIDE ROUND: one grid run of side a or b, with that side's settings.
+# run_side SIDE ROUND [grid options]: one grid run of side a or b, with that side's settings.
 run_side() {
   local side="$1" round="$2" bench settings commit
+  shift 2  # the rest: the grid options
   if [[ "${side}" == a ]]; then
     bench="${BENCH_A}" settings="${ENV_A:-}" commit="${COMMIT_A:-a}"
   else

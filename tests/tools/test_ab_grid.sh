@@ -19,7 +19,8 @@ expect() {
   grep -Eq -- "$2" "$1" || { fail "$1 lacks /$2/"; sed 's/^/    /' "$1"; }
 }
 
-# The stand-in: `fake-bench --grid --out FILE --commit C [--rows ...]`. Row times are
+# The stand-in: `fake-bench --grid --out FILE --commit C [--rows ...]`, refusing any other
+# argument as flashmla-bench does. Row times are
 # BASE_US * FAKE_SCALE, plus 20% on its first run in WORK/<name>.count (a cold first round).
 cat >"${WORK}/fake-bench" <<'EOF'
 #!/usr/bin/env bash
@@ -29,7 +30,9 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) out="$2"; shift 2 ;;
     --commit) commit="$2"; shift 2 ;;
-    *) shift ;;
+    --grid) shift ;;
+    --rows) [[ "$2" =~ ^[0-9,]+$ ]] || { echo "bad --rows '$2'" >&2; exit 2; }; shift 2 ;;
+    *) echo "fake-bench: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
 counter="${FAKE_COUNTER:?}"
