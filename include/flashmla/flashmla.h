@@ -110,10 +110,11 @@ struct DecodeArgs {
   // cudaStream_t to run on (CUDA tensors only); nullptr is the default stream.
   void* stream = nullptr;
   // Input-checking mode: validate cache_seqlens (0 <= L <= 64 * max_blocks_per_seq), every used
-  // block_table entry (0 <= page < num_blocks) and the metadata's stamp (the b, rows and h_kv it
-  // was planned for) on the device before decoding, and return kInvalidInputData naming a bad value
-  // instead of reading out of bounds. It does not detect a plan made for other cache_seqlens of
-  // the same shape (on the CPU that is always checked). Costs one small kernel and one host synchronisation (not allowed during graph
+  // block_table entry (0 <= page < num_blocks), the metadata's stamp (the b, rows and h_kv it was
+  // planned for) and that the plan covers these cache_seqlens' pages (not a plan made for other
+  // lengths of the same shape) before decoding, and return kInvalidInputData naming a bad value
+  // instead of reading out of bounds (on the CPU these checks always run). Costs one small kernel,
+  // three small device-to-host copies and one host synchronisation (not allowed during graph
   // capture). Also switched on by the environment variable FLASHMLA_CHECK_INPUTS=1.
   bool check_inputs = false;
 };

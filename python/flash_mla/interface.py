@@ -134,8 +134,8 @@ def flash_mla_with_kvcache(
     stream of ``q``'s device, without host synchronisation, so a whole decode step can be captured
     in a CUDA graph. The scratch memory for split results is allocated with torch's caching
     allocator. Setting ``FLASHMLA_CHECK_INPUTS=1`` makes the GPU path validate ``cache_seqlens``,
-    ``block_table`` and the metadata's shape stamp on the device first (one host sync; not during
-    capture; a stale plan of the same shape is not detected on the GPU). It is
+    ``block_table``, the metadata's shape stamp and its coverage of these lengths first (one host
+    sync; not during capture). It is
     a torch custom operator (``torch.ops.flash_mla.flash_mla_with_kvcache``) with a fake
     implementation, so it traces under ``torch.compile(fullgraph=True)``. It has no autograd
     formula (inference only).

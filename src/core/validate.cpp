@@ -540,6 +540,12 @@ Status check_plan_coverage(const int32_t* metadata, int parts, const int32_t* sp
 
 }  // namespace
 
+Status check_plan_against_lengths(const int32_t* metadata, int parts, const int32_t* splits,
+                                  const int32_t* lens, int64_t batch) {
+  FLASHMLA_RETURN_IF_ERROR(check_num_splits_data(splits, batch, parts));
+  return check_plan_coverage(metadata, parts, splits, lens, batch);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Entry points
 // ---------------------------------------------------------------------------------------------
@@ -691,8 +697,7 @@ Status validate_decode_args(const DecodeArgs& args, int expected_parts, DecodeSh
     const auto* splits = static_cast<const int32_t*>(args.num_splits.data);
     FLASHMLA_RETURN_IF_ERROR(
         check_plan_stamps(metadata, parts, batch, q_rows, static_cast<int>(h_kv)));
-    FLASHMLA_RETURN_IF_ERROR(check_num_splits_data(splits, batch, parts));
-    FLASHMLA_RETURN_IF_ERROR(check_plan_coverage(
+    FLASHMLA_RETURN_IF_ERROR(check_plan_against_lengths(
         metadata, parts, splits, static_cast<const int32_t*>(args.cache_seqlens.data), batch));
   }
 

@@ -17,4 +17,12 @@ Status validate_metadata_args(const MetadataArgs& args, int expected_parts);
 // is consistent with num_splits. Checks the workspace size when workspace is non-null.
 Status validate_decode_args(const DecodeArgs& args, int expected_parts, DecodeShape* shape);
 
+// Checks host copies of a plan (tile_scheduler_metadata [parts][8], num_splits [batch + 1])
+// against the cache_seqlens [batch] it is used with: num_splits well formed, and the parts covering
+// every page of every sequence once, in order, with the split counts num_splits gives. A plan made
+// for other lengths of the same shape fails here. The lengths must already be known valid (>= 0).
+// validate_decode_args runs it for host tensors; the GPU's input-checking mode on copies.
+Status check_plan_against_lengths(const int32_t* metadata, int parts, const int32_t* splits,
+                                  const int32_t* lens, int64_t batch);
+
 }  // namespace flashmla

@@ -1,9 +1,14 @@
 // Input-checking mode: a small kernel validates the data the decode would otherwise trust
 // (cache_seqlens, the used block_table entries, the metadata's stamps) and reports the first
 // problem it records, so that a bad input becomes a clear error instead of an out-of-bounds read.
+// Then the plan is checked against the lengths on the host, on copies taken in the same
+// synchronisation: the same check as for host tensors (core/validate.h), so that a plan made for
+// other cache_seqlens of the same shape is caught too.
 #include <string>
+#include <vector>
 
 #include "core/scheduler.h"
+#include "core/validate.h"
 #include "sm90/cuda_check.h"
 #include "sm90/sm90_backend.h"
 
@@ -91,11 +96,23 @@ Status check_inputs(const DecodeArgs& args, const DecodeShape& shape) {
   FLASHMLA_CHECK_LAUNCH("mla_check_inputs_kernel launch");
   Report host{};
   FLASHMLA_CUDA_RETURN(cudaMemcpyAsync(&host, report, sizeof(Report), cudaMemcpyDeviceToHost, stream));
+  // The plan and the lengths, for the host's coverage check (a few KB even at b = 4096).
+  std::vector<int32_t> metadata(static_cast<size_t>(shape.num_sm_parts) * kMetadataFields);
+  std::vector<int32_t> splits(static_cast<size_t>(shape.batch) + 1);
+  std::vector<int32_t> lens(static_cast<size_t>(shape.batch));
+  FLASHMLA_CUDA_RETURN(cudaMemcpyAsync(metadata.data(), args.tile_scheduler_metadata.data,
+                                       metadata.size() * sizeof(int32_t), cudaMemcpyDeviceToHost, stream));
+  FLASHMLA_CUDA_RETURN(cudaMemcpyAsync(splits.data(), args.num_splits.data, splits.size() * sizeof(int32_t),
+                                       cudaMemcpyDeviceToHost, stream));
+  FLASHMLA_CUDA_RETURN(cudaMemcpyAsync(lens.data(), args.cache_seqlens.data, lens.size() * sizeof(int32_t),
+                                       cudaMemcpyDeviceToHost, stream));
   FLASHMLA_CUDA_RETURN(cudaStreamSynchronize(stream));
   const std::string seq = std::to_string(host.index);
   switch (host.problem) {
     case kNoProblem:
-      return Status::Ok();
+      // Lengths, pages and stamps are valid: the coverage check may rely on them.
+      return check_plan_against_lengths(metadata.data(), shape.num_sm_parts, splits.data(), lens.data(),
+                                        shape.batch);
     case kBadSeqlen:
       return Status(StatusCode::kInvalidInputData,
                     "cache_seqlens[" + seq + "] = " + std::to_string(host.value) +

@@ -165,7 +165,10 @@ TEST_F(GpuRuntime, CheckingModeReportsABadBlockTableEntry) {
   EXPECT_NE(st.message().find(std::to_string(host.num_blocks + 1000)), std::string::npos) << st.message();
 }
 
-TEST_F(GpuRuntime, CheckingModeReportsASeqlenBeyondTheTable) {
+// cache_seqlens changed on the device after planning, the shape unchanged (so the plan's stamps
+// still match): a length past the block table, and a plan whose page ranges no longer cover the
+// lengths, are both reported; a change that keeps every sequence's page count keeps the plan valid.
+TEST_F(GpuRuntime, CheckingModeReportsChangedLengths) {
   ProblemSpec s;
   s.b = 3;
   s.h_q = 16;
@@ -175,10 +178,23 @@ TEST_F(GpuRuntime, CheckingModeReportsASeqlenBeyondTheTable) {
   PreparedCall call;
   prepare(dev, &call);
   if (HasFatalFailure()) return;
-  const int32_t bad = static_cast<int32_t>(host.max_blocks * kPageSize + 1);
-  CUDA_OK(cudaMemcpy(dev.seqlens.as<int32_t>() + 2, &bad, 4, cudaMemcpyHostToDevice));
   call.args.check_inputs = true;
-  const Status st = mla_decode_with_kvcache(call.args);
+  auto set_length = [&](int seq, int32_t length) {
+    CUDA_OK(cudaMemcpy(dev.seqlens.as<int32_t>() + seq, &length, 4, cudaMemcpyHostToDevice));
+  };
+
+  set_length(0, 130);  // 100 -> 130 tokens: still 2 pages
+  Status st = mla_decode_with_kvcache(call.args);
+  EXPECT_TRUE(st.ok()) << st.to_string();
+
+  set_length(2, 10);  // 300 -> 10 tokens: 5 pages -> 1, the plan still walks 5
+  st = mla_decode_with_kvcache(call.args);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidInputData) << st.to_string();
+  EXPECT_NE(st.message().find("tile_scheduler_metadata["), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("was it made for these cache_seqlens?"), std::string::npos) << st.message();
+
+  set_length(2, static_cast<int32_t>(host.max_blocks * kPageSize + 1));
+  st = mla_decode_with_kvcache(call.args);
   EXPECT_EQ(st.code(), StatusCode::kInvalidInputData) << st.to_string();
   EXPECT_NE(st.message().find("cache_seqlens[2]"), std::string::npos) << st.message();
 }
