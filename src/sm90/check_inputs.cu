@@ -3,7 +3,9 @@
 // problem it records, so that a bad input becomes a clear error instead of an out-of-bounds read.
 // Then the plan is checked against the lengths on the host, on copies taken in the same
 // synchronisation: the same check as for host tensors (core/validate.h), so that a plan made for
-// other cache_seqlens of the same shape is caught too.
+// other cache_seqlens of the same shape is caught too. The kernel gathers those copies into the
+// workspace behind its report, so that one device-to-host copy brings everything.
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -42,12 +44,28 @@ __device__ void record(Report* report, int32_t problem, int32_t index, int32_t p
 }
 
 constexpr int kCheckThreads = 256;
+constexpr int64_t kReportWords = sizeof(Report) / sizeof(int32_t);
 
-// Grid: one block per sequence (grid-stride); block 0 also checks the metadata stamps.
+// The host's copy of the plan and the lengths, gathered behind the report: [metadata: parts x 8]
+// [num_splits: batch + 1] [cache_seqlens: batch], int32.
+struct Mirror {
+  int64_t metadata, splits, lens, total;  // offsets and total, in int32 elements
+  __host__ __device__ Mirror(int parts, int64_t batch)
+      : metadata(0), splits(static_cast<int64_t>(parts) * kMetadataFields), lens(splits + batch + 1),
+        total(lens + batch) {}
+};
+
+// Grid: one block per sequence (grid-stride); block 0 also checks the metadata stamps. All
+// threads gather the mirror (grid-stride).
 __global__ void __launch_bounds__(kCheckThreads) mla_check_inputs_kernel(
     const int32_t* seqlens, int64_t batch, const int32_t* block_table, int64_t block_table_stride,
     int64_t max_blocks_per_seq, int64_t num_blocks, const int32_t* metadata, int num_parts,
-    int q_rows, int h_kv, Report* report) {
+    int q_rows, int h_kv, const int32_t* num_splits, Report* report, int32_t* mirror) {
+  const Mirror m(num_parts, batch);
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < m.total; i += stride) {
+    mirror[i] = i < m.splits ? metadata[i] : i < m.lens ? num_splits[i - m.splits] : seqlens[i - m.lens];
+  }
   if (blockIdx.x == 0) {
     for (int p = threadIdx.x; p < num_parts; p += blockDim.x) {
       const int32_t* row = metadata + static_cast<int64_t>(p) * kMetadataFields;
@@ -83,8 +101,14 @@ Status check_inputs(const DecodeArgs& args, const DecodeShape& shape) {
     return Status(StatusCode::kInvalidArgument,
                   "check_inputs: input checking synchronises the stream and cannot run during CUDA "
                   "graph capture; unset DecodeArgs::check_inputs / FLASHMLA_CHECK_INPUTS when capturing");
-  // The report lives at the start of the workspace, which the decode overwrites afterwards.
+  // The report and the mirror live at the start of the workspace, which the decode overwrites
+  // afterwards. decode_workspace_size() is always larger (it holds at least b + parts - 1 split
+  // rows of 513 floats per query row); checked anyway.
   Report* report = static_cast<Report*>(args.workspace);
+  const Mirror m(shape.num_sm_parts, shape.batch);
+  int32_t* mirror = reinterpret_cast<int32_t*>(report) + kReportWords;
+  if (args.workspace_bytes < (kReportWords + m.total) * sizeof(int32_t))
+    return Status(StatusCode::kInternalError, "check_inputs: the workspace cannot hold the plan's copy");
   FLASHMLA_CUDA_RETURN(cudaMemsetAsync(report, 0, sizeof(Report), stream));
   const int64_t blocks = shape.batch < 4096 ? shape.batch : 4096;
   mla_check_inputs_kernel<<<static_cast<unsigned>(blocks), kCheckThreads, 0, stream>>>(
@@ -92,26 +116,21 @@ Status check_inputs(const DecodeArgs& args, const DecodeShape& shape) {
       static_cast<const int32_t*>(args.block_table.data), args.block_table.stride[0],
       shape.max_blocks_per_seq, shape.num_blocks,
       static_cast<const int32_t*>(args.tile_scheduler_metadata.data), shape.num_sm_parts,
-      shape.q_rows, shape.h_kv, report);
+      shape.q_rows, shape.h_kv, static_cast<const int32_t*>(args.num_splits.data), report, mirror);
   FLASHMLA_CHECK_LAUNCH("mla_check_inputs_kernel launch");
-  Report host{};
-  FLASHMLA_CUDA_RETURN(cudaMemcpyAsync(&host, report, sizeof(Report), cudaMemcpyDeviceToHost, stream));
-  // The plan and the lengths, for the host's coverage check (a few KB even at b = 4096).
-  std::vector<int32_t> metadata(static_cast<size_t>(shape.num_sm_parts) * kMetadataFields);
-  std::vector<int32_t> splits(static_cast<size_t>(shape.batch) + 1);
-  std::vector<int32_t> lens(static_cast<size_t>(shape.batch));
-  FLASHMLA_CUDA_RETURN(cudaMemcpyAsync(metadata.data(), args.tile_scheduler_metadata.data,
-                                       metadata.size() * sizeof(int32_t), cudaMemcpyDeviceToHost, stream));
-  FLASHMLA_CUDA_RETURN(cudaMemcpyAsync(splits.data(), args.num_splits.data, splits.size() * sizeof(int32_t),
-                                       cudaMemcpyDeviceToHost, stream));
-  FLASHMLA_CUDA_RETURN(cudaMemcpyAsync(lens.data(), args.cache_seqlens.data, lens.size() * sizeof(int32_t),
+  // One copy: the report, then the mirror (a few KB even at b = 4096).
+  std::vector<int32_t> host_words(static_cast<size_t>(kReportWords + m.total));
+  FLASHMLA_CUDA_RETURN(cudaMemcpyAsync(host_words.data(), report, host_words.size() * sizeof(int32_t),
                                        cudaMemcpyDeviceToHost, stream));
   FLASHMLA_CUDA_RETURN(cudaStreamSynchronize(stream));
+  Report host;
+  std::memcpy(&host, host_words.data(), sizeof(Report));
+  const int32_t* copy = host_words.data() + kReportWords;
   const std::string seq = std::to_string(host.index);
   switch (host.problem) {
     case kNoProblem:
       // Lengths, pages and stamps are valid: the coverage check may rely on them.
-      return check_plan_against_lengths(metadata.data(), shape.num_sm_parts, splits.data(), lens.data(),
+      return check_plan_against_lengths(copy + m.metadata, shape.num_sm_parts, copy + m.splits, copy + m.lens,
                                         shape.batch);
     case kBadSeqlen:
       return Status(StatusCode::kInvalidInputData,
