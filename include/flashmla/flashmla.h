@@ -114,7 +114,7 @@ struct DecodeArgs {
   // planned for) and that the plan covers these cache_seqlens' pages (not a plan made for other
   // lengths of the same shape) before decoding, and return kInvalidInputData naming a bad value
   // instead of reading out of bounds (on the CPU these checks always run). Costs one small kernel,
-  // three small device-to-host copies and one host synchronisation (not allowed during graph
+  // one small device-to-host copy and one host synchronisation (not allowed during graph
   // capture). Also switched on by the environment variable FLASHMLA_CHECK_INPUTS=1.
   bool check_inputs = false;
 };

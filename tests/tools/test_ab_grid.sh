@@ -20,8 +20,8 @@ expect() {
 }
 
 # The stand-in: `fake-bench --grid --out FILE --commit C [--rows ...]`, refusing any other
-# argument as flashmla-bench does. Row times are
-# BASE_US * FAKE_SCALE, plus 20% on its first run in WORK/<name>.count (a cold first round).
+# argument as flashmla-bench does. Row times are BASE_US * FAKE_SCALE, plus 20% on the first run
+# counted in the file FAKE_COUNTER names (a cold first round).
 cat >"${WORK}/fake-bench" <<'EOF'
 #!/usr/bin/env bash
 set -eu
