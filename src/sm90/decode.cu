@@ -27,7 +27,8 @@ void split_workspace(const DecodeArgs& args, const DecodeShape& shape, DecodePar
 // kernel for every shape of up to 64 rows per kv head); unset, empty or "auto": the default. The
 // seesaw kernel's SeesawOptions: FLASHMLA_SEESAW_SCHEDULE "own-first", "other-first" or
 // "softmax-first" (seesaw_kernel.cuh); FLASHMLA_SEESAW_CLUSTER "1" or "2" (max_cluster);
-// FLASHMLA_L2_PREFETCH "1" or "0". Unset or unrecognised values keep the defaults.
+// FLASHMLA_L2_PREFETCH "1" or "0". FLASHMLA_Q_TMA "0": the seesaw kernel loads Q with cp.async
+// (KernelTuning::q_tma). Unset or unrecognised values keep the defaults.
 KernelTuning kernel_tuning() {
   static const KernelTuning tuning = [] {
     KernelTuning t;
@@ -51,6 +52,7 @@ KernelTuning kernel_tuning() {
       if (std::strcmp(v, "0") == 0) o.l2_prefetch = 0;
       if (std::strcmp(v, "1") == 0) o.l2_prefetch = 1;
     }
+    if (const char* v = std::getenv("FLASHMLA_Q_TMA")) t.q_tma = std::strcmp(v, "0") != 0;
     return t;
   }();
   return tuning;
@@ -93,15 +95,21 @@ Status decode(const DecodeArgs& args, const DecodeShape& shape) {
   int sm_count = 0;
   if (device_sm_count(args.q.device.index, &sm_count).ok() && sm_count > 0) tuning.sm_count = sm_count;
   params.l2_prefetch = false;  // the seesaw launcher decides (SeesawOptions::l2_prefetch)
+  params.q_tma = false;        // the seesaw launcher decides (from the q_map it is given)
   // The TMA descriptor is encoded on the host only for calls that run the seesaw or narrow kernel.
   CUtensorMap k_map;
   const double gbs = tuning.seesaw.peak_gbs_per_sm;
   const bool uses_tma = wants_seesaw(tuning.choice, shape.q_rows, gbs) || wants_narrow(tuning.choice, shape.q_rows, gbs);
   const bool have_map = uses_tma && make_k_cache_tensor_map(args.k_cache, &k_map);
   const CUtensorMap* k_map_ptr = have_map ? &k_map : nullptr;
+  // The seesaw kernel's Q tiles by TMA where the shape's tiles are boxes (tensor_map.h).
+  CUtensorMap q_map;
+  const bool have_q_map = have_map && tuning.q_tma && wants_seesaw(tuning.choice, shape.q_rows, gbs) &&
+                          make_q_tile_tensor_map(args.q, shape.ngroups, &q_map);
+  const CUtensorMap* q_map_ptr = have_q_map ? &q_map : nullptr;
   if (shape.dtype == DType::kBFloat16)
-    return launch_decode_bf16(params, k_map_ptr, shape.num_sm_parts, tuning, stream);
-  return launch_decode_fp16(params, k_map_ptr, shape.num_sm_parts, tuning, stream);
+    return launch_decode_bf16(params, k_map_ptr, q_map_ptr, shape.num_sm_parts, tuning, stream);
+  return launch_decode_fp16(params, k_map_ptr, q_map_ptr, shape.num_sm_parts, tuning, stream);
 }
 
 }  // namespace sm90

@@ -4,9 +4,10 @@
 namespace flashmla {
 namespace sm90 {
 
-Status launch_decode_bf16(const DecodeParams& params, const CUtensorMap* k_map, int num_sm_parts,
+Status launch_decode_bf16(const DecodeParams& params, const CUtensorMap* k_map, const CUtensorMap* q_map,
+                          int num_sm_parts,
                           const KernelTuning& tuning, cudaStream_t stream) {
-  return launch_decode<__nv_bfloat16>(params, k_map, num_sm_parts, tuning, stream);
+  return launch_decode<__nv_bfloat16>(params, k_map, q_map, num_sm_parts, tuning, stream);
 }
 
 }  // namespace sm90

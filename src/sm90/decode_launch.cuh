@@ -25,13 +25,13 @@ Status launch_decode_tile(const DecodeParams& params, int num_sm_parts, cudaStre
 }
 
 template <typename T>
-Status launch_decode(const DecodeParams& params, const CUtensorMap* k_map, int num_sm_parts,
-                     const KernelTuning& tuning, cudaStream_t stream) {
+Status launch_decode(const DecodeParams& params, const CUtensorMap* k_map, const CUtensorMap* q_map,
+                     int num_sm_parts, const KernelTuning& tuning, cudaStream_t stream) {
   Status st;
   if (k_map != nullptr && wants_narrow(tuning.choice, params.q_rows, tuning.seesaw.peak_gbs_per_sm)) {
     st = launch_narrow<T>(params, *k_map, num_sm_parts, stream);
   } else if (k_map != nullptr && wants_seesaw(tuning.choice, params.q_rows, tuning.seesaw.peak_gbs_per_sm)) {
-    st = launch_seesaw<T>(params, *k_map, num_sm_parts, tuning.seesaw, stream);
+    st = launch_seesaw<T>(params, *k_map, q_map, num_sm_parts, tuning.seesaw, stream);
   } else if (params.q_rows <= 16) {
     // Without the TMA descriptor (or for a comparison choice): mma.sync row tiles of 16
     // or 32, as padding 16 rows to 64 would waste 3/4 of the tensor-core work.

@@ -29,6 +29,9 @@ struct KernelTuning {
   KernelChoice choice = KernelChoice::kAuto;
   SeesawOptions seesaw;  // its peak_gbs_per_sm (set per call) also steers wants_narrow
   int sm_count = 132;    // of the call's device (decode.cu fills it in): sizes the combine's blocks
+  // Whether the seesaw kernel loads Q with TMA where the shape allows (tensor_map.h); off only for
+  // comparisons (FLASHMLA_Q_TMA=0).
+  bool q_tma = true;
 };
 
 // Per-SM bandwidth from which 33-64 rows go to the seesaw kernel: two math warpgroups of 32 rows
@@ -55,10 +58,14 @@ inline bool wants_seesaw(KernelChoice choice, int q_rows, double peak_gbs_per_sm
 }
 
 // k_map: the cache's TMA descriptor, or nullptr where it was not needed or could not be built
+// (then no seesaw); q_map: the seesaw kernel's Q tile descriptor (make_q_tile_tensor_map), or
+// nullptr (Q then loaded with cp.async).
 // (then no seesaw).
-Status launch_decode_bf16(const DecodeParams& params, const CUtensorMap* k_map, int num_sm_parts,
+Status launch_decode_bf16(const DecodeParams& params, const CUtensorMap* k_map, const CUtensorMap* q_map,
+                          int num_sm_parts,
                           const KernelTuning& tuning, cudaStream_t stream);
-Status launch_decode_fp16(const DecodeParams& params, const CUtensorMap* k_map, int num_sm_parts,
+Status launch_decode_fp16(const DecodeParams& params, const CUtensorMap* k_map, const CUtensorMap* q_map,
+                          int num_sm_parts,
                           const KernelTuning& tuning, cudaStream_t stream);
 
 }  // namespace sm90

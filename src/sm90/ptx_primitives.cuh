@@ -37,6 +37,13 @@ __device__ __forceinline__ uint64_t make_evict_first_policy() {
   return policy;
 }
 
+// For data other blocks read too (a sequence's query rows, read by each of its splits).
+__device__ __forceinline__ uint64_t make_evict_normal_policy() {
+  uint64_t policy;
+  asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;\n" : "=l"(policy));
+  return policy;
+}
+
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 
 template <int kPending>

@@ -5,7 +5,7 @@ namespace flashmla {
 namespace sm90 {
 
 template Status launch_seesaw<__half>(const DecodeParams& params, const CUtensorMap& k_map,
-                                  int num_sm_parts, const SeesawOptions& options,
+                                  const CUtensorMap* q_map, int num_sm_parts, const SeesawOptions& options,
                                   cudaStream_t stream);
 
 }  // namespace sm90

@@ -17,8 +17,10 @@
 //
 // Synchronisation: mbarriers full[buffer][slab] (TMA landed), empty[buffer][slab] (each of the 8
 // math warps arrives once per page per slab, after its last read), stats[warpgroup] (a page's owner
-// published P and its statistics; all its 128 threads arrive). Q is loaded by the math threads with
-// cp.async at each sequence piece. For shapes with one row tile per kv head the producer also
+// published P and its statistics; all its 128 threads arrive). Each sequence piece's Q is loaded
+// with TMA by a producer thread, slab by slab on q_full[slab], once both math warpgroups are past
+// the piece before's last S (q_empty); where the launcher has no Q tensor map for the shape
+// (DecodeParams::q_tma false), by the math threads with cp.async instead. For shapes with one row tile per kv head the producer also
 // prefetches each page into L2 while it waits for the page's buffer (DecodeParams::l2_prefetch).
 //
 // Row-tile pairs (kCluster = 2): the blocks of two row tiles of the same kv head and SM part walk
@@ -66,6 +68,7 @@ struct MathContext {
   __device__ uint32_t barrier(int index) const { return barriers + index * 8; }
   __device__ uint32_t full(int buffer, int slab) const { return barrier(kFullBarriers + buffer * kSlabs + slab); }
   __device__ uint32_t empty(int buffer, int slab) const { return barrier(kEmptyBarriers + buffer * kSlabs + slab); }
+  __device__ uint32_t q_full(int slab) const { return barrier(kQFullBarriers + slab); }
   __device__ uint32_t buffer_addr(int buffer) const { return k_addr + buffer * kTileBytes; }
 };
 
@@ -89,9 +92,11 @@ __device__ __forceinline__ void release_slabs(const MathContext& c, int buffer, 
 
 // S = Q K^T for the page in buffer c.wg (the caller's own), slab by slab as the TMA loads land:
 // the slabs at slab_order positions [kBegin, kEnd), committed as one wgmma group. S may be issued
-// in two parts (kSFirstSlabs), with the other warpgroup's page applied in between.
+// in two parts (kSFirstSlabs), with the other warpgroup's page applied in between. q_phase >= 0:
+// the piece's first S of this warpgroup with Q loaded by TMA; each slab also waits for its Q slab
+// (that phase of q_full).
 template <typename T, int kBegin, int kEnd>
-__device__ __forceinline__ void issue_s(const MathContext& c, float* s, int page_index) {
+__device__ __forceinline__ void issue_s(const MathContext& c, float* s, int page_index, int q_phase = -1) {
   if constexpr (kBegin < kEnd) {
     const uint32_t parity = static_cast<uint32_t>(page_index >> 1) & 1;
     const uint32_t k_buf = c.buffer_addr(c.wg);
@@ -100,6 +105,7 @@ __device__ __forceinline__ void issue_s(const MathContext& c, float* s, int page
 #pragma unroll
     for (int i = kBegin; i < kEnd; ++i) {
       const int slab = slab_order(c.wg, i);
+      if (q_phase >= 0) mbarrier_wait(c.q_full(slab), static_cast<uint32_t>(q_phase) & 1);
       mbarrier_wait(c.full(c.wg, slab), parity);
       if (i == 0) SEESAW_TRACE_MATH(c, kTraceSFirstSlab, page_index);
 #pragma unroll
@@ -238,16 +244,18 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
   const int other = 1 - c.wg;
 
   int g = 0;  // pages of this block's walk before the current piece
+  int q_pieces = 0;  // pieces with pages before the current one: the phase of q_full (q_tma)
   bool q_issued = false;  // the current piece's Q load was started by the epilogue before it
   for (int seq = range.begin_seq; seq <= range.end_seq; ++seq) {
     const Piece piece = piece_of(p, range, seq);
     const int n = piece.num_pages;
-    if (n > 0) {
-      SEESAW_TRACE_MATH(c, kTracePieceBegin, g);
+    if (n > 0) SEESAW_TRACE_MATH(c, kTracePieceBegin, g);
+    if (n > 0 && !p.q_tma) {  // with TMA, the first S waits for each Q slab (issue_s)
       if (!q_issued) issue_q_load<T>(p, c, seq, kv_head, row_base, math_tid);
       wait_q();
       SEESAW_TRACE_MATH(c, kTraceQReady, g);
     }
+    const int q_phase = p.q_tma ? q_pieces : -1;  // for this warpgroup's first S of the piece
 
     int limit[2];  // keys visible to each of this thread's rows: [0, limit)
 #pragma unroll
@@ -346,7 +354,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
     const int first_own = (c.wg - g) & 1;  // first j with (g + j) % 2 == wg
     // Only other-page-first issues S in two parts; the other orders issue it whole.
     constexpr int kFirstPart = kSchedule == SeesawSchedule::kOtherPageFirst ? kSFirstSlabs : kSlabs;
-    if (first_own < n) issue_s<T, 0, kFirstPart>(c, s, g + first_own);
+    if (first_own < n) issue_s<T, 0, kFirstPart>(c, s, g + first_own, q_phase);
     if constexpr (kSchedule == SeesawSchedule::kSoftmaxFirst) {
       for (int j = first_own; j < n; j += 2) {
         // Page j - 1 (the other's) gives this page's previous maxima; its P V follows my softmax.
@@ -368,7 +376,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
           prev = read_other_stats(j - 1);
           apply_other_page(j - 1, prev);
         }
-        issue_s<T, kSFirstSlabs, kSlabs>(c, s, g + j);  // the rest of S
+        issue_s<T, kSFirstSlabs, kSlabs>(c, s, g + j, j == first_own ? q_phase : -1);  // the rest of S
         const SoftmaxStep step = own_softmax(j, prev.max);
         apply_own_page(j, step);
         if (j + 2 < n) issue_s<T, 0, kSFirstSlabs>(c, s, g + j + 2);
@@ -395,8 +403,13 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
     float total[2];
     sum_row_sums(row_sum, s_row_sum, c.wg, c.row0, c.lane, total);
     // No S reads Q any more: the next piece's Q load starts here and lands under the stores.
-    q_issued = seq < range.end_seq && piece_of(p, range, seq + 1).num_pages > 0;
-    if (q_issued) issue_q_load<T>(p, c, seq + 1, kv_head, row_base, math_tid);
+    if (p.q_tma) {
+      if (n > 0 && math_tid == 0) mbarrier_arrive(c.barrier(kQEmptyBarrier));
+      q_pieces += n > 0;
+    } else {
+      q_issued = seq < range.end_seq && piece_of(p, range, seq + 1).num_pages > 0;
+      if (q_issued) issue_q_load<T>(p, c, seq + 1, kv_head, row_base, math_tid);
+    }
     store_piece<T>(p, piece, kv_head, row_base, o, total, run_max, c.wg, c.row0, c.lane);
     SEESAW_TRACE_MATH(c, kTraceEpilogueDone, g + n);
     g += n;
@@ -409,7 +422,8 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
 // kCluster > 1, clusters of (1, 1, kCluster) blocks: the grid's z must be a multiple of it.
 template <typename T, SeesawSchedule kSchedule, int kCluster>
 __global__ void __launch_bounds__(seesaw::kThreads, 1)
-    mla_seesaw_kernel(const DecodeParams p, const __grid_constant__ CUtensorMap k_map) {
+    mla_seesaw_kernel(const DecodeParams p, const __grid_constant__ CUtensorMap k_map,
+                      const __grid_constant__ CUtensorMap q_map) {
   using namespace seesaw;
   extern __shared__ __align__(1024) uint8_t smem[];
   const uint32_t base = smem_addr(smem);
@@ -430,9 +444,12 @@ __global__ void __launch_bounds__(seesaw::kThreads, 1)
       mbarrier_init(barriers + (kEmptyBarriers + i) * 8, kMathThreads / 32 * kCluster);
     }
     for (int w = 0; w < kMathWarpgroups; ++w) mbarrier_init(barriers + (kStatsBarriers + w) * 8, kStatsArrivals);
+    for (int i = 0; i < kSlabs; ++i) mbarrier_init(barriers + (kQFullBarriers + i) * 8, 1);
+    mbarrier_init(barriers + kQEmptyBarrier * 8, 1);
     fence_mbarrier_init();
   }
   if (warp == kProducerWarp && lane == 0) prefetch_tensor_map(&k_map);
+  if (warp == kProducerWarp + 1 && lane == 0 && p.q_tma) prefetch_tensor_map(&q_map);
   __syncthreads();  // the last block-wide barrier: the producer warpgroup leaves below
   // The other blocks' barriers must be initialised before their first arrival here or load.
   if constexpr (kCluster > 1) cluster_sync();
@@ -442,6 +459,8 @@ __global__ void __launch_bounds__(seesaw::kThreads, 1)
     setmaxnreg_dec<kProducerRegisters>();
     if (warp == kProducerWarp && lane == 0)
       run_producer<kCluster>(p, &k_map, range, kv_head, base + kOffK, barriers, rank);
+    if (warp == kProducerWarp + 1 && lane == 0 && p.q_tma)
+      run_q_producer(p, &q_map, range, kv_head, row_base, base + kOffQ, barriers);
     if constexpr (kCluster > 1) {
       __syncwarp();
       cluster_sync();  // neither block may exit while the other can still arrive on its barriers

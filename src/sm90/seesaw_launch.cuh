@@ -92,18 +92,20 @@ bool clusters_fit(Kernel kernel, const dim3& grid, cudaStream_t stream) {
 }
 
 template <typename T, SeesawSchedule kSchedule, int kCluster>
-Status launch_seesaw_cluster(DecodeParams params, const CUtensorMap& k_map, const dim3& grid,
-                             const SeesawOptions& options, cudaStream_t stream) {
+Status launch_seesaw_cluster(DecodeParams params, const CUtensorMap& k_map, const CUtensorMap* q_map,
+                             const dim3& grid, const SeesawOptions& options, cudaStream_t stream) {
   auto kernel = mla_seesaw_kernel<T, kSchedule, kCluster>;
   params.l2_prefetch = options.l2_prefetch >= 0 ? options.l2_prefetch == 1
                                                 : grid.z == kCluster && kSchedule != SeesawSchedule::kSoftmaxFirst;
+  params.q_tma = q_map != nullptr;
+  const CUtensorMap& q_map_arg = q_map != nullptr ? *q_map : k_map;  // unread without q_tma
   FLASHMLA_CUDA_RETURN(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, seesaw::kSmemBytes));
   if constexpr (kCluster == 1) {
-    kernel<<<grid, seesaw::kThreads, seesaw::kSmemBytes, stream>>>(params, k_map);
+    kernel<<<grid, seesaw::kThreads, seesaw::kSmemBytes, stream>>>(params, k_map, q_map_arg);
   } else {
     const ClusterLaunch launch(grid, kCluster, stream);
-    FLASHMLA_CUDA_RETURN(cudaLaunchKernelEx(&launch.config, kernel, params, k_map));
+    FLASHMLA_CUDA_RETURN(cudaLaunchKernelEx(&launch.config, kernel, params, k_map, q_map_arg));
   }
   FLASHMLA_CHECK_LAUNCH("mla_seesaw_kernel launch");
 #ifdef FLASHMLA_SEESAW_TRACE
@@ -116,30 +118,30 @@ Status launch_seesaw_cluster(DecodeParams params, const CUtensorMap& k_map, cons
 // pairs fit. With four or more row tiles pairs measured 2-5% slower than single blocks (each page
 // is then loaded by two pairs, and the prefetch that pays for the pairs' lockstep is off).
 template <typename T, SeesawSchedule kSchedule>
-Status launch_seesaw_schedule(const DecodeParams& params, const CUtensorMap& k_map, int num_sm_parts,
-                              const SeesawOptions& options, cudaStream_t stream) {
+Status launch_seesaw_schedule(const DecodeParams& params, const CUtensorMap& k_map, const CUtensorMap* q_map,
+                              int num_sm_parts, const SeesawOptions& options, cudaStream_t stream) {
   const int row_blocks = (params.q_rows + seesaw::kRows - 1) / seesaw::kRows;
   const dim3 grid(num_sm_parts, params.h_kv, row_blocks);
   const int max_cluster =
       options.max_cluster > 0 ? options.max_cluster : (params.batch >= kMinBatchForClusters ? 2 : 1);
   if (max_cluster >= 2 && (grid.z == 2 || options.max_cluster == 2) &&
       clusters_fit<2>(mla_seesaw_kernel<T, kSchedule, 2>, grid, stream))
-    return launch_seesaw_cluster<T, kSchedule, 2>(params, k_map, grid, options, stream);
-  return launch_seesaw_cluster<T, kSchedule, 1>(params, k_map, grid, options, stream);
+    return launch_seesaw_cluster<T, kSchedule, 2>(params, k_map, q_map, grid, options, stream);
+  return launch_seesaw_cluster<T, kSchedule, 1>(params, k_map, q_map, grid, options, stream);
 }
 
 template <typename T>
-Status launch_seesaw(const DecodeParams& params, const CUtensorMap& k_map, int num_sm_parts,
-                     const SeesawOptions& options, cudaStream_t stream) {
+Status launch_seesaw(const DecodeParams& params, const CUtensorMap& k_map, const CUtensorMap* q_map,
+                     int num_sm_parts, const SeesawOptions& options, cudaStream_t stream) {
   switch (resolve_schedule(options, params.q_rows, seesaw::kRows)) {
     case SeesawSchedule::kOwnPageFirst:
-      return launch_seesaw_schedule<T, SeesawSchedule::kOwnPageFirst>(params, k_map, num_sm_parts, options,
+      return launch_seesaw_schedule<T, SeesawSchedule::kOwnPageFirst>(params, k_map, q_map, num_sm_parts, options,
                                                                       stream);
     case SeesawSchedule::kSoftmaxFirst:
-      return launch_seesaw_schedule<T, SeesawSchedule::kSoftmaxFirst>(params, k_map, num_sm_parts, options,
+      return launch_seesaw_schedule<T, SeesawSchedule::kSoftmaxFirst>(params, k_map, q_map, num_sm_parts, options,
                                                                       stream);
     default:
-      return launch_seesaw_schedule<T, SeesawSchedule::kOtherPageFirst>(params, k_map, num_sm_parts, options,
+      return launch_seesaw_schedule<T, SeesawSchedule::kOtherPageFirst>(params, k_map, q_map, num_sm_parts, options,
                                                                         stream);
   }
 }

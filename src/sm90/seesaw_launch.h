@@ -54,10 +54,11 @@ inline SeesawSchedule resolve_schedule(const SeesawOptions& options, int q_rows,
 // two cluster barriers) measured more than it saves (b = 1: 19.7 -> 21.1 us at s_k = 4096).
 constexpr int64_t kMinBatchForClusters = 16;
 
-// T: __nv_bfloat16 or __half. Launches only the decode; the caller launches the combine.
+// T: __nv_bfloat16 or __half. Launches only the decode; the caller launches the combine. q_map:
+// the Q tile tensor map (make_q_tile_tensor_map), or nullptr to load Q with cp.async.
 template <typename T>
-Status launch_seesaw(const DecodeParams& params, const CUtensorMap& k_map, int num_sm_parts,
-                     const SeesawOptions& options, cudaStream_t stream);
+Status launch_seesaw(const DecodeParams& params, const CUtensorMap& k_map, const CUtensorMap* q_map,
+                     int num_sm_parts, const SeesawOptions& options, cudaStream_t stream);
 
 }  // namespace sm90
 }  // namespace flashmla

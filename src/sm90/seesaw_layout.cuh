@@ -17,7 +17,8 @@ namespace sm90 {
 namespace seesaw {
 
 // Roles: warpgroups 0 and 1 do the math (each owns every other page and half of O's columns);
-// warpgroup 2 is the producer (one lane issues the TMA loads). The producer is a whole warpgroup
+// warpgroup 2 is the producer (one lane issues the pages' TMA loads; where Q is loaded with TMA,
+// one lane of its second warp issues those). The producer is a whole warpgroup
 // because registers are handed out per warpgroup: setmaxnreg moves most of its share to the math
 // warpgroups, which hold 160 accumulators per thread.
 constexpr int kMathWarpgroups = 2;
@@ -56,11 +57,15 @@ constexpr int kOffRowSum = kOffStats + kMathWarpgroups * 2 * kRows * 4;  // [war
 constexpr int kOffBarriers = kOffRowSum + kMathWarpgroups * kRows * 4;
 // mbarriers: full[buffer][slab] (TMA landed), empty[buffer][slab] (8 math warps done with it),
 // stats[warpgroup] (the owner of a page published its P, row maxima and rescale factors; every
-// thread of the warpgroup arrives).
+// thread of the warpgroup arrives); where Q is loaded with TMA (DecodeParams::q_tma), q_full[slab]
+// (a piece's Q slab landed) and q_empty (both warpgroups are past the piece's last S: one math
+// thread arrives).
 constexpr int kFullBarriers = 0;
 constexpr int kEmptyBarriers = kFullBarriers + kBuffers * kSlabs;
 constexpr int kStatsBarriers = kEmptyBarriers + kBuffers * kSlabs;
-constexpr int kNumBarriers = kStatsBarriers + kMathWarpgroups;
+constexpr int kQFullBarriers = kStatsBarriers + kMathWarpgroups;
+constexpr int kQEmptyBarrier = kQFullBarriers + kSlabs;
+constexpr int kNumBarriers = kQEmptyBarrier + 1;
 constexpr int kStatsArrivals = kMathThreads / kMathWarpgroups;  // a warpgroup
 constexpr int kSmemBytes = kOffBarriers + kNumBarriers * 8;
 static_assert(kSmemBytes <= 227 * 1024, "shared memory of one block");

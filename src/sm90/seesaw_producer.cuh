@@ -77,6 +77,30 @@ __device__ __forceinline__ void run_producer(const DecodeParams& p, const CUtens
   }
 }
 
+// Where DecodeParams::q_tma: one thread loads each piece's 64 query rows with TMA, nine slabs
+// (one box each, q_map: tensor_map.h) on a barrier each, so that a piece's first S can start on
+// its first slab. The next piece's Q waits for both math warpgroups to be past the piece's last S
+// (q_empty); the pages' producer runs on meanwhile. Pieces without pages need no Q.
+__device__ __forceinline__ void run_q_producer(const DecodeParams& p, const CUtensorMap* q_map,
+                                               const PartRange& range, int kv_head, int row_base,
+                                               uint32_t q_base, uint32_t barriers) {
+  const uint64_t policy = make_evict_normal_policy();  // the sequence's other splits read it too
+  const int token = row_base / p.ngroups;  // q_map's boxes start at a token (tensor_map.h)
+  const int head = kv_head * p.ngroups + row_base % p.ngroups;
+  int pieces = 0;  // pieces with pages so far
+  for (int seq = range.begin_seq; seq <= range.end_seq; ++seq) {
+    if (piece_of(p, range, seq).num_pages == 0) continue;
+    if (pieces > 0) mbarrier_wait(barriers + kQEmptyBarrier * 8, (pieces - 1) & 1);
+    for (int i = 0; i < kSlabs; ++i) {
+      const int slab = slab_order(0, i);  // the order the first page's S reads them
+      const uint32_t full = barriers + (kQFullBarriers + slab) * 8;
+      mbarrier_arrive_expect_tx(full, kSlabBytes);
+      tma_load_4d(q_base + slab * kSlabBytes, q_map, full, slab * 64, head, token, seq, policy);
+    }
+    ++pieces;
+  }
+}
+
 }  // namespace seesaw
 }  // namespace sm90
 }  // namespace flashmla

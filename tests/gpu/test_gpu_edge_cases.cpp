@@ -138,6 +138,37 @@ TEST_F(GpuEdgeCases, StridedViewsAndCustomScale) {
   check_against_cpu(s, "strided views");
 }
 
+// The seesaw kernel's Q tiles (64 rows and more per kv head) come by TMA where a tile is one box
+// of the Q tensor map (heads per kv head a multiple or a divisor of 64) and by cp.async otherwise;
+// each case below is one of those layouts.
+TEST_F(GpuEdgeCases, SeesawQueryTileLayouts) {
+  struct Case {
+    int h_q, h_kv, s_q, q_head_pad;
+    bool causal;
+    const char* what;
+  };
+  const Case cases[] = {
+      {128, 1, 1, 8, false, "TMA, padded head stride"},
+      {96, 1, 2, 0, false, "cp.async: 96 heads per kv head, the second tile across tokens"},
+      {128, 2, 2, 0, true, "TMA, second kv head's boxes"},
+      {32, 1, 3, 0, true, "TMA, boxes of 2 tokens, the last tile half past s_q"},
+      {16, 1, 5, 0, true, "TMA, boxes of 4 tokens, the last tile 3/4 past s_q"},
+      {48, 1, 2, 0, false, "cp.async: 48 heads per kv head"},
+  };
+  for (const Case& c : cases) {
+    ProblemSpec s;
+    s.b = 5;
+    s.h_q = c.h_q;
+    s.h_kv = c.h_kv;
+    s.s_q = c.s_q;
+    s.causal = c.causal;
+    s.q_head_pad = c.q_head_pad;
+    s.seqlens = {0, 1, 200, 64 * 7, 1500};
+    s.seed = 11 * c.h_q + c.s_q + c.q_head_pad;
+    check_against_cpu(s, c.what);
+  }
+}
+
 TEST_F(GpuEdgeCases, LongSequenceAndOneHugeAmongShort) {
   {
     ProblemSpec s;
