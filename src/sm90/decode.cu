@@ -27,8 +27,8 @@ void split_workspace(const DecodeArgs& args, const DecodeShape& shape, DecodePar
 // kernel for every shape of up to 64 rows per kv head); unset, empty or "auto": the default. The
 // seesaw kernel's SeesawOptions: FLASHMLA_SEESAW_SCHEDULE "own-first", "other-first" or
 // "softmax-first" (seesaw_kernel.cuh); FLASHMLA_SEESAW_CLUSTER "1" or "2" (max_cluster);
-// FLASHMLA_L2_PREFETCH "1" or "0". FLASHMLA_Q_TMA "0": the seesaw kernel loads Q with cp.async
-// (KernelTuning::q_tma). Unset or unrecognised values keep the defaults.
+// FLASHMLA_L2_PREFETCH "1" or "0". FLASHMLA_Q_TMA "0" or "1": the seesaw kernel loads Q with
+// cp.async always, or with TMA wherever the shape allows (KernelTuning::q_tma). Unset or unrecognised values keep the defaults.
 KernelTuning kernel_tuning() {
   static const KernelTuning tuning = [] {
     KernelTuning t;
@@ -52,7 +52,10 @@ KernelTuning kernel_tuning() {
       if (std::strcmp(v, "0") == 0) o.l2_prefetch = 0;
       if (std::strcmp(v, "1") == 0) o.l2_prefetch = 1;
     }
-    if (const char* v = std::getenv("FLASHMLA_Q_TMA")) t.q_tma = std::strcmp(v, "0") != 0;
+    if (const char* v = std::getenv("FLASHMLA_Q_TMA")) {
+      if (std::strcmp(v, "0") == 0) t.q_tma = 0;
+      if (std::strcmp(v, "1") == 0) t.q_tma = 1;
+    }
     return t;
   }();
   return tuning;
@@ -102,9 +105,9 @@ Status decode(const DecodeArgs& args, const DecodeShape& shape) {
   const bool uses_tma = wants_seesaw(tuning.choice, shape.q_rows, gbs) || wants_narrow(tuning.choice, shape.q_rows, gbs);
   const bool have_map = uses_tma && make_k_cache_tensor_map(args.k_cache, &k_map);
   const CUtensorMap* k_map_ptr = have_map ? &k_map : nullptr;
-  // The seesaw kernel's Q tiles by TMA where the shape's tiles are boxes (tensor_map.h).
+  // The seesaw kernel's Q tiles by TMA where wanted and the shape's tiles are boxes (tensor_map.h).
   CUtensorMap q_map;
-  const bool have_q_map = have_map && tuning.q_tma && wants_seesaw(tuning.choice, shape.q_rows, gbs) &&
+  const bool have_q_map = have_map && wants_q_tma(tuning.q_tma, shape.batch) && wants_seesaw(tuning.choice, shape.q_rows, gbs) &&
                           make_q_tile_tensor_map(args.q, shape.ngroups, &q_map);
   const CUtensorMap* q_map_ptr = have_q_map ? &q_map : nullptr;
   if (shape.dtype == DType::kBFloat16)

@@ -29,9 +29,9 @@ struct KernelTuning {
   KernelChoice choice = KernelChoice::kAuto;
   SeesawOptions seesaw;  // its peak_gbs_per_sm (set per call) also steers wants_narrow
   int sm_count = 132;    // of the call's device (decode.cu fills it in): sizes the combine's blocks
-  // Whether the seesaw kernel loads Q with TMA where the shape allows (tensor_map.h); off only for
-  // comparisons (FLASHMLA_Q_TMA=0).
-  bool q_tma = true;
+  // Whether the seesaw kernel loads Q with TMA where the shape allows (tensor_map.h): -1 (default)
+  // per wants_q_tma, 0 never, 1 wherever the shape allows (FLASHMLA_Q_TMA "0" / "1").
+  int q_tma = -1;
 };
 
 // Per-SM bandwidth from which 33-64 rows go to the seesaw kernel: two math warpgroups of 32 rows
@@ -55,6 +55,13 @@ inline bool wants_seesaw(KernelChoice choice, int q_rows, double peak_gbs_per_sm
   if (choice == KernelChoice::kSeesawAll) return true;
   if (choice != KernelChoice::kAuto && choice != KernelChoice::kNarrow) return false;
   return !wants_narrow(choice, q_rows, peak_gbs_per_sm);
+}
+
+// Q by TMA measured 2-4% faster on small batches (b = 1) and 0.5-1.7% slower on full batches,
+// whose row-tile pairs then queue their Q loads behind the multicast page loads (NOTES step 43):
+// by default it is used below kMinBatchForClusters sequences, where no pairs run.
+inline bool wants_q_tma(int mode, int64_t batch) {
+  return mode < 0 ? batch < kMinBatchForClusters : mode == 1;
 }
 
 // k_map: the cache's TMA descriptor, or nullptr where it was not needed or could not be built
