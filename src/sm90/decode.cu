@@ -28,7 +28,8 @@ void split_workspace(const DecodeArgs& args, const DecodeShape& shape, DecodePar
 // seesaw kernel's SeesawOptions: FLASHMLA_SEESAW_SCHEDULE "own-first", "other-first" or
 // "softmax-first" (seesaw_kernel.cuh); FLASHMLA_SEESAW_CLUSTER "1" or "2" (max_cluster);
 // FLASHMLA_L2_PREFETCH "1" or "0". FLASHMLA_Q_TMA "0" or "1": the seesaw kernel loads Q with
-// cp.async always, or with TMA wherever the shape allows (KernelTuning::q_tma). Unset or unrecognised values keep the defaults.
+// cp.async always, or with TMA wherever the shape allows and no row-tile pairs run
+// (KernelTuning::q_tma). Unset or unrecognised values keep the defaults.
 KernelTuning kernel_tuning() {
   static const KernelTuning tuning = [] {
     KernelTuning t;
@@ -98,7 +99,6 @@ Status decode(const DecodeArgs& args, const DecodeShape& shape) {
   int sm_count = 0;
   if (device_sm_count(args.q.device.index, &sm_count).ok() && sm_count > 0) tuning.sm_count = sm_count;
   params.l2_prefetch = false;  // the seesaw launcher decides (SeesawOptions::l2_prefetch)
-  params.q_tma = false;        // the seesaw launcher decides (from the q_map it is given)
   // The TMA descriptor is encoded on the host only for calls that run the seesaw or narrow kernel.
   CUtensorMap k_map;
   const double gbs = tuning.seesaw.peak_gbs_per_sm;

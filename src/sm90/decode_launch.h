@@ -30,7 +30,8 @@ struct KernelTuning {
   SeesawOptions seesaw;  // its peak_gbs_per_sm (set per call) also steers wants_narrow
   int sm_count = 132;    // of the call's device (decode.cu fills it in): sizes the combine's blocks
   // Whether the seesaw kernel loads Q with TMA where the shape allows (tensor_map.h): -1 (default)
-  // per wants_q_tma, 0 never, 1 wherever the shape allows (FLASHMLA_Q_TMA "0" / "1").
+  // per wants_q_tma, 0 never, 1 wherever the shape allows and no row-tile pairs run (FLASHMLA_Q_TMA
+  // "0" / "1"; the TMA instances are single blocks only, seesaw_launch.cuh).
   int q_tma = -1;
 };
 

@@ -38,9 +38,6 @@ struct DecodeParams {
   // Seesaw kernel: the producer prefetches each page into L2 while it waits for the page's buffer
   // (seesaw_producer.cuh).
   bool l2_prefetch;
-  // Seesaw kernel: each piece's Q tile is loaded with TMA by a producer thread (the kernel's q_map,
-  // tensor_map.h) instead of cp.async by the math threads.
-  bool q_tma;
 };
 
 // Query row q_row (0 <= q_row < q_rows) of kv head kv_head: rows are (token, head-in-group)

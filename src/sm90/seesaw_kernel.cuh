@@ -17,11 +17,13 @@
 //
 // Synchronisation: mbarriers full[buffer][slab] (TMA landed), empty[buffer][slab] (each of the 8
 // math warps arrives once per page per slab, after its last read), stats[warpgroup] (a page's owner
-// published P and its statistics; all its 128 threads arrive). Each sequence piece's Q is loaded
-// with TMA by a producer thread, slab by slab on q_full[slab], once both math warpgroups are past
-// the piece before's last S (q_empty); where the launcher has no Q tensor map for the shape
-// (DecodeParams::q_tma false), by the math threads with cp.async instead. For shapes with one row tile per kv head the producer also
-// prefetches each page into L2 while it waits for the page's buffer (DecodeParams::l2_prefetch).
+// published P and its statistics; all its 128 threads arrive). Q is loaded at each sequence piece
+// by the math threads with cp.async; in the kQTma instances (small batches, single blocks) by a
+// producer thread with TMA instead, slab by slab on q_full[slab], once both math warpgroups are
+// past the piece before's last S (q_empty). Those are separate instances so that the full-batch
+// kernels keep their exact code: the runtime switch measured 1-2% slower on them (bench/NOTES.md
+// step 44). For shapes with one row tile per kv head the producer also prefetches each page into
+// L2 while it waits for the page's buffer (DecodeParams::l2_prefetch).
 //
 // Row-tile pairs (kCluster = 2): the blocks of two row tiles of the same kv head and SM part walk
 // the same pages, so they run as one cluster; each producer loads every other slab of each page,
@@ -231,7 +233,7 @@ struct PageStats {
 //   other's page j + 1, then S of page j + 2.
 // kSoftmaxFirst (FLASHMLA_SEESAW_SCHEDULE=softmax-first): softmax of page j, P V of the other's
 //   page j - 1 and of page j, then S of page j + 2.
-template <typename T, SeesawSchedule kSchedule, int kCluster>
+template <typename T, SeesawSchedule kSchedule, int kCluster, bool kQTma>
 __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange& range,
                                          const MathContext& c, int kv_head, int row_base,
                                          float* s_stats, float* s_row_sum, uint8_t* smem) {
@@ -244,18 +246,18 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
   const int other = 1 - c.wg;
 
   int g = 0;  // pages of this block's walk before the current piece
-  int q_pieces = 0;  // pieces with pages before the current one: the phase of q_full (q_tma)
+  int q_pieces = 0;  // pieces with pages before the current one: the phase of q_full (kQTma)
   bool q_issued = false;  // the current piece's Q load was started by the epilogue before it
   for (int seq = range.begin_seq; seq <= range.end_seq; ++seq) {
     const Piece piece = piece_of(p, range, seq);
     const int n = piece.num_pages;
     if (n > 0) SEESAW_TRACE_MATH(c, kTracePieceBegin, g);
-    if (n > 0 && !p.q_tma) {  // with TMA, the first S waits for each Q slab (issue_s)
+    if (n > 0 && !kQTma) {  // with TMA, the first S waits for each Q slab (issue_s)
       if (!q_issued) issue_q_load<T>(p, c, seq, kv_head, row_base, math_tid);
       wait_q();
       SEESAW_TRACE_MATH(c, kTraceQReady, g);
     }
-    const int q_phase = p.q_tma ? q_pieces : -1;  // for this warpgroup's first S of the piece
+    const int q_phase = kQTma ? q_pieces : -1;  // for this warpgroup's first S of the piece
 
     int limit[2];  // keys visible to each of this thread's rows: [0, limit)
 #pragma unroll
@@ -403,7 +405,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
     float total[2];
     sum_row_sums(row_sum, s_row_sum, c.wg, c.row0, c.lane, total);
     // No S reads Q any more: the next piece's Q load starts here and lands under the stores.
-    if (p.q_tma) {
+    if constexpr (kQTma) {
       if (n > 0 && math_tid == 0) mbarrier_arrive(c.barrier(kQEmptyBarrier));
       q_pieces += n > 0;
     } else {
@@ -420,7 +422,7 @@ __device__ __forceinline__ void run_math(const DecodeParams& p, const PartRange&
 
 // Grid: (SM parts, h_kv, ceil(q_rows / 64)); seesaw::kThreads threads; seesaw::kSmemBytes. With
 // kCluster > 1, clusters of (1, 1, kCluster) blocks: the grid's z must be a multiple of it.
-template <typename T, SeesawSchedule kSchedule, int kCluster>
+template <typename T, SeesawSchedule kSchedule, int kCluster, bool kQTma>
 __global__ void __launch_bounds__(seesaw::kThreads, 1)
     mla_seesaw_kernel(const DecodeParams p, const __grid_constant__ CUtensorMap k_map,
                       const __grid_constant__ CUtensorMap q_map) {
@@ -444,12 +446,14 @@ __global__ void __launch_bounds__(seesaw::kThreads, 1)
       mbarrier_init(barriers + (kEmptyBarriers + i) * 8, kMathThreads / 32 * kCluster);
     }
     for (int w = 0; w < kMathWarpgroups; ++w) mbarrier_init(barriers + (kStatsBarriers + w) * 8, kStatsArrivals);
-    for (int i = 0; i < kSlabs; ++i) mbarrier_init(barriers + (kQFullBarriers + i) * 8, 1);
-    mbarrier_init(barriers + kQEmptyBarrier * 8, 1);
+    if constexpr (kQTma) {
+      for (int i = 0; i < kSlabs; ++i) mbarrier_init(barriers + (kQFullBarriers + i) * 8, 1);
+      mbarrier_init(barriers + kQEmptyBarrier * 8, 1);
+    }
     fence_mbarrier_init();
   }
   if (warp == kProducerWarp && lane == 0) prefetch_tensor_map(&k_map);
-  if (warp == kProducerWarp + 1 && lane == 0 && p.q_tma) prefetch_tensor_map(&q_map);
+  if (kQTma && warp == kProducerWarp + 1 && lane == 0) prefetch_tensor_map(&q_map);
   __syncthreads();  // the last block-wide barrier: the producer warpgroup leaves below
   // The other blocks' barriers must be initialised before their first arrival here or load.
   if constexpr (kCluster > 1) cluster_sync();
@@ -459,7 +463,7 @@ __global__ void __launch_bounds__(seesaw::kThreads, 1)
     setmaxnreg_dec<kProducerRegisters>();
     if (warp == kProducerWarp && lane == 0)
       run_producer<kCluster>(p, &k_map, range, kv_head, base + kOffK, barriers, rank);
-    if (warp == kProducerWarp + 1 && lane == 0 && p.q_tma)
+    if (kQTma && warp == kProducerWarp + 1 && lane == 0)
       run_q_producer(p, &q_map, range, kv_head, row_base, base + kOffQ, barriers);
     if constexpr (kCluster > 1) {
       __syncwarp();
@@ -477,7 +481,7 @@ __global__ void __launch_bounds__(seesaw::kThreads, 1)
   c.k_addr = base + kOffK;
   c.barriers = barriers;
   c.rank = static_cast<uint32_t>(rank);
-  run_math<T, kSchedule, kCluster>(p, range, c, kv_head, row_base, reinterpret_cast<float*>(smem + kOffStats),
+  run_math<T, kSchedule, kCluster, kQTma>(p, range, c, kv_head, row_base, reinterpret_cast<float*>(smem + kOffStats),
                                    reinterpret_cast<float*>(smem + kOffRowSum), smem);
   if constexpr (kCluster > 1) cluster_sync();
 }

@@ -91,14 +91,15 @@ bool clusters_fit(Kernel kernel, const dim3& grid, cudaStream_t stream) {
   return clusters <= max_active_clusters<kCluster>(kernel, stream);
 }
 
-template <typename T, SeesawSchedule kSchedule, int kCluster>
+// kQTma: Q by TMA with q_map (non-null); otherwise q_map is not read.
+template <typename T, SeesawSchedule kSchedule, int kCluster, bool kQTma>
 Status launch_seesaw_cluster(DecodeParams params, const CUtensorMap& k_map, const CUtensorMap* q_map,
                              const dim3& grid, const SeesawOptions& options, cudaStream_t stream) {
-  auto kernel = mla_seesaw_kernel<T, kSchedule, kCluster>;
+  static_assert(!kQTma || kCluster == 1, "Q by TMA is instantiated for single blocks only");
+  auto kernel = mla_seesaw_kernel<T, kSchedule, kCluster, kQTma>;
   params.l2_prefetch = options.l2_prefetch >= 0 ? options.l2_prefetch == 1
                                                 : grid.z == kCluster && kSchedule != SeesawSchedule::kSoftmaxFirst;
-  params.q_tma = q_map != nullptr;
-  const CUtensorMap& q_map_arg = q_map != nullptr ? *q_map : k_map;  // unread without q_tma
+  const CUtensorMap& q_map_arg = kQTma ? *q_map : k_map;  // not read without kQTma
   FLASHMLA_CUDA_RETURN(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, seesaw::kSmemBytes));
   if constexpr (kCluster == 1) {
@@ -125,9 +126,10 @@ Status launch_seesaw_schedule(const DecodeParams& params, const CUtensorMap& k_m
   const int max_cluster =
       options.max_cluster > 0 ? options.max_cluster : (params.batch >= kMinBatchForClusters ? 2 : 1);
   if (max_cluster >= 2 && (grid.z == 2 || options.max_cluster == 2) &&
-      clusters_fit<2>(mla_seesaw_kernel<T, kSchedule, 2>, grid, stream))
-    return launch_seesaw_cluster<T, kSchedule, 2>(params, k_map, q_map, grid, options, stream);
-  return launch_seesaw_cluster<T, kSchedule, 1>(params, k_map, q_map, grid, options, stream);
+      clusters_fit<2>(mla_seesaw_kernel<T, kSchedule, 2, false>, grid, stream))
+    return launch_seesaw_cluster<T, kSchedule, 2, false>(params, k_map, nullptr, grid, options, stream);
+  if (q_map != nullptr) return launch_seesaw_cluster<T, kSchedule, 1, true>(params, k_map, q_map, grid, options, stream);
+  return launch_seesaw_cluster<T, kSchedule, 1, false>(params, k_map, nullptr, grid, options, stream);
 }
 
 template <typename T>

@@ -57,7 +57,7 @@ constexpr int kOffRowSum = kOffStats + kMathWarpgroups * 2 * kRows * 4;  // [war
 constexpr int kOffBarriers = kOffRowSum + kMathWarpgroups * kRows * 4;
 // mbarriers: full[buffer][slab] (TMA landed), empty[buffer][slab] (8 math warps done with it),
 // stats[warpgroup] (the owner of a page published its P, row maxima and rescale factors; every
-// thread of the warpgroup arrives); where Q is loaded with TMA (DecodeParams::q_tma), q_full[slab]
+// thread of the warpgroup arrives); in the kQTma instances (Q by TMA), q_full[slab]
 // (a piece's Q slab landed) and q_empty (both warpgroups are past the piece's last S: one math
 // thread arrives).
 constexpr int kFullBarriers = 0;
