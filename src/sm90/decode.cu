@@ -107,7 +107,8 @@ Status decode(const DecodeArgs& args, const DecodeShape& shape) {
   const CUtensorMap* k_map_ptr = have_map ? &k_map : nullptr;
   // The seesaw kernel's Q tiles by TMA where wanted and the shape's tiles are boxes (tensor_map.h).
   CUtensorMap q_map;
-  const bool have_q_map = have_map && wants_q_tma(tuning.q_tma, shape.batch) && wants_seesaw(tuning.choice, shape.q_rows, gbs) &&
+  const bool have_q_map = have_map && wants_q_tma(tuning.q_tma, shape.batch) &&
+                          wants_seesaw(tuning.choice, shape.q_rows, gbs) &&
                           make_q_tile_tensor_map(args.q, shape.ngroups, &q_map);
   const CUtensorMap* q_map_ptr = have_q_map ? &q_map : nullptr;
   if (shape.dtype == DType::kBFloat16)

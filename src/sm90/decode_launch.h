@@ -58,9 +58,9 @@ inline bool wants_seesaw(KernelChoice choice, int q_rows, double peak_gbs_per_sm
   return !wants_narrow(choice, q_rows, peak_gbs_per_sm);
 }
 
-// Q by TMA measured 2-4% faster on small batches (b = 1) and 0.5-1.7% slower on full batches,
-// whose row-tile pairs then queue their Q loads behind the multicast page loads (NOTES step 43):
-// by default it is used below kMinBatchForClusters sequences, where no pairs run.
+// Q by TMA measured 3-4% faster on small batches (b = 1; bench/NOTES.md steps 44 and 46). By
+// default it is used below kMinBatchForClusters sequences; larger batches run row-tile pairs,
+// which have no TMA instance.
 inline bool wants_q_tma(int mode, int64_t batch) {
   return mode < 0 ? batch < kMinBatchForClusters : mode == 1;
 }
@@ -68,13 +68,10 @@ inline bool wants_q_tma(int mode, int64_t batch) {
 // k_map: the cache's TMA descriptor, or nullptr where it was not needed or could not be built
 // (then no seesaw); q_map: the seesaw kernel's Q tile descriptor (make_q_tile_tensor_map), or
 // nullptr (Q then loaded with cp.async).
-// (then no seesaw).
 Status launch_decode_bf16(const DecodeParams& params, const CUtensorMap* k_map, const CUtensorMap* q_map,
-                          int num_sm_parts,
-                          const KernelTuning& tuning, cudaStream_t stream);
+                          int num_sm_parts, const KernelTuning& tuning, cudaStream_t stream);
 Status launch_decode_fp16(const DecodeParams& params, const CUtensorMap* k_map, const CUtensorMap* q_map,
-                          int num_sm_parts,
-                          const KernelTuning& tuning, cudaStream_t stream);
+                          int num_sm_parts, const KernelTuning& tuning, cudaStream_t stream);
 
 }  // namespace sm90
 }  // namespace flashmla

@@ -79,8 +79,8 @@ __device__ __forceinline__ void run_producer(const DecodeParams& p, const CUtens
 
 // In the kQTma instances (seesaw_kernel.cuh): one thread loads each piece's 64 query rows with
 // TMA, nine slabs (one box each, q_map: tensor_map.h) on a barrier each, so that a piece's first S
-// can start on its first slab. The next piece's Q waits for both math warpgroups to be past the piece's last S
-// (q_empty); the pages' producer runs on meanwhile. Pieces without pages need no Q.
+// can start on its first slab. The next piece's Q waits for both math warpgroups to be past the
+// piece's last S (q_empty); the pages' producer runs on meanwhile. Pieces without pages need no Q.
 __device__ __forceinline__ void run_q_producer(const DecodeParams& p, const CUtensorMap* q_map,
                                                const PartRange& range, int kv_head, int row_base,
                                                uint32_t q_base, uint32_t barriers) {
